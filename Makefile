@@ -1,0 +1,39 @@
+# One-command set-up: `make demo` and `make test` each build/refresh .venv from requirements.txt first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Debian packages some features use (WAV through FluidSynth; browser tests). Installed when missing and we are root.
+APT_PACKAGES ?=
+
+.PHONY: install system-deps test demo bench web clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; features that need them fall back or skip"; \
+	  else echo "note: Debian packages not installed:$$missing (run as root or install them yourself)"; fi; \
+	fi
+
+test: install system-deps
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: install system-deps
+	$(PY) -m app names generate -n 12
+
+bench: install
+	$(PY) bench/names.py
+
+clean:
+	rm -rf $(VENV) outputs/names outputs/music outputs/reports

@@ -1,0 +1,138 @@
+"""Self-describing model folders: model.keras + weights.npz + vocab.json + config.json + card.json.
+
+`config.json` holds {"format", "domain", "model", "train", "codec"}; `card.json` holds data hash, sizes, metrics and
+date. Loading needs nothing outside the folder. The numpy path reads weights.npz (exported from model.keras when
+saved; a test proves they agree) so generation never imports TensorFlow. Saving writes to a temporary folder and
+renames it into place, so an interrupted save never leaves a half-written model.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core.config import from_dict
+from app.core.modelconfig import ModelConfig
+from app.core.vocab import Vocabulary
+from app.errors import ModelFolderError, OutputError
+
+FORMAT_VERSION = 1
+REQUIRED = ("model.keras", "weights.npz", "vocab.json", "config.json", "card.json")
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class ModelFolder:
+    """What a model folder holds, loaded without TensorFlow."""
+
+    path: Path
+    vocab: Vocabulary
+    model_config: ModelConfig
+    config: dict[str, Any]
+    card: dict[str, Any]
+    weights: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def domain(self) -> str:
+        return self.config.get("domain", "")
+
+    def stepper(self):
+        from app.core.stepper import NumpyStepper
+
+        return NumpyStepper(self.weights, self.model_config, self.vocab.size)
+
+    def keras_model(self):
+        """Load model.keras with safe_mode on (imports Keras)."""
+        import keras
+
+        import app.core.model  # noqa: F401  (registers custom layers)
+
+        return keras.saving.load_model(self.path / "model.keras", safe_mode=True)
+
+
+def load_model_folder(path: str | Path, domain: str | None = None) -> ModelFolder:
+    p = Path(path)
+    if not p.is_dir():
+        raise ModelFolderError(f"model folder {str(p)!r} does not exist; train one with `python -m app "
+                               f"{domain or 'names'} train` or pass an existing folder (e.g. models/dinos)")
+    missing = [f for f in REQUIRED if not (p / f).is_file()]
+    if missing:
+        raise ModelFolderError(f"model folder {str(p)!r} is missing {', '.join(missing)}; expected "
+                               f"{', '.join(REQUIRED)} (retrain or copy the whole folder)")
+    try:
+        config = json.loads((p / "config.json").read_text(encoding="utf-8"))
+        card = json.loads((p / "card.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFolderError(f"{p}: config.json or card.json is not valid JSON ({exc})") from None
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt != FORMAT_VERSION:
+        raise ModelFolderError(f"model folder {str(p)!r} has format {fmt!r}, this version reads format "
+                               f"{FORMAT_VERSION}; retrain it with this version")
+    if domain is not None and config.get("domain") != domain:
+        raise ModelFolderError(f"model folder {str(p)!r} is a {config.get('domain')!r} model, expected a "
+                               f"{domain!r} model")
+    vocab = Vocabulary.load(p / "vocab.json")
+    model_config = from_dict(ModelConfig, config.get("model", {}), what=f"{p}/config.json model")
+    try:
+        with np.load(p / "weights.npz") as z:
+            weights = {k: z[k] for k in z.files}
+    except Exception as exc:  # zipfile/ValueError/OSError: any damage means the same to the user
+        raise ModelFolderError(f"{p}/weights.npz cannot be read ({exc}); the folder is damaged") from None
+    return ModelFolder(p, vocab, model_config, config, card, weights)
+
+
+def save_model_folder(path: str | Path, *, keras_model, weights: dict[str, np.ndarray], vocab: Vocabulary,
+                      config: dict[str, Any], card: dict[str, Any],
+                      extra_files: dict[str, str | bytes] | None = None) -> Path:
+    """Write the folder atomically (temporary sibling, then rename over any previous version)."""
+    dest = Path(path)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write model folder {str(dest)!r}: {exc.strerror}") from None
+    try:
+        keras_model.save(tmp / "model.keras")
+        np.savez(tmp / "weights.npz", **weights)
+        vocab.save(tmp / "vocab.json")
+        (tmp / "config.json").write_text(json.dumps({"format": FORMAT_VERSION, **config}, indent=1) + "\n")
+        (tmp / "card.json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+        for name, data in (extra_files or {}).items():
+            target = tmp / name
+            if isinstance(data, bytes):
+                target.write_bytes(data)
+            else:
+                target.write_text(data, encoding="utf-8")
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+            dest.rename(old)
+            tmp.rename(dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(dest)
+    except OSError as exc:
+        raise OutputError(f"cannot write model folder {str(dest)!r}: {exc}") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest

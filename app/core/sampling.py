@@ -1,0 +1,85 @@
+"""Choosing the next token from model outputs: a pure function of (logits, options, random generator).
+
+Shapes: logits (batch, vocab) in nats (unnormalised log-probabilities). Returns ids (batch,) int32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.core.config import check_range
+from app.errors import OptionError
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """temperature > 0 divides the logits; top_k keeps the k most likely tokens (1 = greedy/argmax);
+    top_p keeps the smallest set whose probability reaches p (nucleus), 0 < p <= 1; greedy forces argmax."""
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    greedy: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
+            raise OptionError(f"temperature must be > 0, got {self.temperature!r} (use greedy for argmax)")
+        if self.top_k is not None and (int(self.top_k) != self.top_k or self.top_k < 1):
+            raise OptionError(f"top-k must be an integer >= 1, got {self.top_k!r}")
+        if self.top_p is not None:
+            check_range("top-p", self.top_p, 0.0, 1.0, lo_open=True)
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = logits - logits.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def sample_next(logits: np.ndarray, rng: np.random.Generator, options: SamplingOptions = SamplingOptions(),
+                allowed: np.ndarray | None = None) -> np.ndarray:
+    """Sample one token per row.
+
+    logits: (batch, vocab). allowed: optional bool mask (vocab,) or (batch, vocab); disallowed tokens get
+    probability 0 (a row with nothing allowed is an error, since it means the constraints contradict).
+    rng: an explicit numpy Generator, so the same seed gives the same tokens.
+    """
+    if not isinstance(options, SamplingOptions):
+        raise OptionError("options must be a SamplingOptions")
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 2:
+        raise OptionError(f"logits must have shape (batch, vocab), got {logits.shape}")
+    if allowed is not None:
+        allowed = np.broadcast_to(np.asarray(allowed, dtype=bool), logits.shape)
+        if not allowed.any(axis=1).all():
+            raise OptionError("the constraints leave no allowed token for some sample")
+        logits = np.where(allowed, logits, -np.inf)
+    if options.greedy or options.top_k == 1:
+        return logits.argmax(axis=1).astype(np.int32)
+    z = logits / options.temperature
+    if options.top_k is not None and options.top_k < z.shape[1]:
+        kth = np.partition(z, -options.top_k, axis=1)[:, -options.top_k][:, None]
+        z = np.where(z >= kth, z, -np.inf)
+    probs = softmax(z)
+    if options.top_p is not None and options.top_p < 1.0:
+        order = np.argsort(-probs, axis=1)
+        sorted_p = np.take_along_axis(probs, order, axis=1)
+        cum = np.cumsum(sorted_p, axis=1)
+        # keep a token if the mass before it is < p (so the first token is always kept)
+        keep_sorted = (cum - sorted_p) < options.top_p
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=1)
+        probs = np.where(keep, probs, 0.0)
+        probs /= probs.sum(axis=1, keepdims=True)
+    # inverse-CDF sampling: one uniform draw per row, vectorised over the batch
+    cum = np.cumsum(probs, axis=1)
+    u = rng.random((probs.shape[0], 1)) * cum[:, -1:]
+    ids = (cum <= u).sum(axis=1)
+    return np.minimum(ids, probs.shape[1] - 1).astype(np.int32)
