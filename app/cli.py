@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
+            if exc.name and module.startswith(exc.name):  # e.g. app.web not built yet
                 continue  # that part of the product is not installed in this tree
             raise
         p = sub.add_parser(name, help=help_text, description=help_text)

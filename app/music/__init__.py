@@ -1,0 +1,1 @@
+"""Music domain: MIDI/music21 sources -> melody tokens (codec) -> the shared sequence core -> .mid/.wav/.png."""
