@@ -86,5 +86,5 @@ def fit(model: keras.Model, train: Arrays, val: Arrays, tcfg: TrainConfig, *, lo
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False))
     hist = model.fit(make_dataset(train, tcfg.batch_size, True, tcfg.seed),
                      validation_data=make_dataset(val, 1024, False, 0), epochs=tcfg.epochs,
-                     initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
+                     initial_epoch=initial_epoch, callbacks=callbacks, verbose=0, shuffle=False)
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}

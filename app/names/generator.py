@@ -1,0 +1,181 @@
+"""Name generation from a model folder: a batched numpy step loop (no TensorFlow), constraints, novelty report.
+
+The loop has the shape of the course's inference model: start from <bos> and a zero state, run one step, sample a
+character, feed it back, stop a row when it emits end-of-name. N names are sampled in one loop over a batch of N;
+finished rows are dropped from the batch so the cost follows the live names only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.core.config import check_range
+from app.core.folder import ModelFolder, load_model_folder
+from app.core.metrics import novelty
+from app.core.sampling import SamplingOptions, sample_next
+from app.errors import OptionError
+from app.names.codec import BOS_ID, EOS_ID, PAD_ID, NameCodec, normalise
+
+MAX_N = 1_000_000
+MAX_LEN = 64
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What to generate. Lengths are in characters and include the prefix.
+
+    suffix: names must end with it; contains: names must contain it (both by rejection sampling, at most
+    `max_rounds` batches). unique: no name twice; novel_only: exclude names in the training data.
+    """
+
+    n: int = 10
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    prefix: str = ""
+    suffix: str = ""
+    contains: str = ""
+    min_len: int = 1
+    max_len: int = 30
+    unique: bool = False
+    novel_only: bool = False
+    seed: int | None = None
+    max_rounds: int = 200
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n, int) or not 1 <= self.n <= MAX_N:
+            raise OptionError(f"n (number of names) must be an integer in 1..{MAX_N}, got {self.n!r}")
+        check_range("min-len", self.min_len, 1, MAX_LEN)
+        check_range("max-len", self.max_len, 1, MAX_LEN)
+        if self.min_len > self.max_len:
+            raise OptionError(f"min-len ({self.min_len}) is larger than max-len ({self.max_len})")
+        for what, text in (("prefix", self.prefix), ("suffix", self.suffix)):
+            if len(text) > self.max_len:
+                raise OptionError(f"{what} {text!r} is longer than max-len ({self.max_len})")
+        if len(self.prefix) >= self.max_len:
+            raise OptionError(f"prefix {self.prefix!r} leaves no room under max-len ({self.max_len})")
+        check_range("max-rounds", self.max_rounds, 1, 100000)
+
+
+@dataclass
+class GenerateResult:
+    names: list[str]
+    report: dict  # makemore-style: samples, new, in_train, unique, plus rounds/drawn for constrained runs
+
+
+class NameGenerator:
+    """A loaded names model. `NameGenerator.load("models/dinos").generate(n=10, temperature=0.8)`."""
+
+    def __init__(self, folder: ModelFolder):
+        self.folder = folder
+        self.codec = NameCodec(folder.vocab)
+        self.stepper = folder.stepper()
+        self.lowercase = bool(folder.config.get("codec", {}).get("lowercase", True))
+        self.train_names = _read_list(folder.path / "names_train.txt")
+        self.val_names = _read_list(folder.path / "names_val.txt")
+
+    @classmethod
+    def load(cls, path: str | Path = "models/dinos") -> "NameGenerator":
+        return cls(load_model_folder(path, domain="names"))
+
+    # --- the loop -------------------------------------------------------------------------------------------
+    def sample(self, batch: int, rng: np.random.Generator, sampling: SamplingOptions = SamplingOptions(),
+               prefix: str = "", min_len: int = 1, max_len: int = 30) -> list[str]:
+        """`batch` names in one batched loop; every name starts with `prefix`, has min_len..max_len chars."""
+        prefix = self._prepare(prefix, "prefix")
+        st = self.stepper
+        state = st.zero_state(batch)
+        ids = np.full(batch, BOS_ID, np.int32)
+        for ch in prefix:  # teacher-force the prefix; all rows share it
+            _, state = st.step(ids, state)
+            ids = np.full(batch, self.codec.vocab.id(ch), np.int32)
+        V = self.codec.vocab.size
+        base_allowed = np.ones(V, bool)
+        base_allowed[[PAD_ID, BOS_ID]] = False  # never emitted inside a name
+        only_eos = np.zeros(V, bool)
+        only_eos[EOS_ID] = True
+        no_eos = base_allowed.copy()
+        no_eos[EOS_ID] = False
+        out = np.full((batch, max_len), -1, np.int32)
+        live = np.arange(batch)
+        for pos in range(len(prefix), max_len + 1):
+            logits, state = st.step(ids, state)
+            allowed = only_eos if pos >= max_len else (no_eos if pos < min_len else base_allowed)
+            nxt = sample_next(logits, rng, sampling, allowed)
+            done = nxt == EOS_ID
+            if pos < max_len:
+                out[live[~done], pos] = nxt[~done]
+            keep = ~done
+            if not keep.any():
+                break
+            live, ids, state = live[keep], nxt[keep], st.select(state, keep)
+        chars = self.codec.vocab.tokens
+        return [prefix + "".join(chars[i] for i in row[len(prefix):] if i >= 0) for row in out]
+
+    def generate(self, n: int = 10, temperature: float = 1.0, **kwargs) -> list[str]:
+        """Convenience: names only. Keyword options as in GenerateOptions (top_k/top_p/greedy go to sampling)."""
+        return self.run(make_options(n=n, temperature=temperature, **kwargs)).names
+
+    def run(self, opts: GenerateOptions) -> GenerateResult:
+        """Sample until `opts.n` names pass the filters (suffix, contains, unique, novel), in batched rounds."""
+        rng = np.random.default_rng(opts.seed)
+        suffix = self._prepare(opts.suffix, "suffix")
+        contains = self._prepare(opts.contains, "contains")
+        train = set(self.train_names)
+        kept: list[str] = []
+        seen: set[str] = set()
+        drawn = rounds = 0
+        batch = max(16, opts.n)
+        constrained = bool(suffix or contains or opts.unique or opts.novel_only)
+        while len(kept) < opts.n:
+            if rounds >= opts.max_rounds:
+                raise OptionError(
+                    f"found only {len(kept)} of {opts.n} names meeting the constraints in {drawn} samples "
+                    f"(suffix={opts.suffix!r}, contains={opts.contains!r}, unique={opts.unique}, "
+                    f"novel_only={opts.novel_only}); relax them, raise --temperature, or ask for fewer names")
+            rounds += 1
+            names = self.sample(batch if constrained else opts.n - len(kept), rng, opts.sampling, opts.prefix,
+                                opts.min_len, opts.max_len)
+            drawn += len(names)
+            for name in names:
+                if suffix and not name.endswith(suffix):
+                    continue
+                if contains and contains not in name:
+                    continue
+                if opts.unique and name in seen:
+                    continue
+                if opts.novel_only and name in train:
+                    continue
+                seen.add(name)
+                kept.append(name)
+                if len(kept) == opts.n:
+                    break
+        report = novelty(kept, train, set(self.val_names))
+        report.update(drawn=drawn, rounds=rounds)
+        return GenerateResult(kept, report)
+
+    def _prepare(self, text: str, what: str) -> str:
+        if not text:
+            return ""
+        norm = normalise(text, lowercase=self.lowercase)
+        if not norm:
+            raise OptionError(f"{what} {text!r} is empty after normalising")
+        self.codec.check_text(norm, what)
+        return norm
+
+
+def make_options(n: int = 10, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                 greedy: bool = False, **kwargs) -> GenerateOptions:
+    unknown = set(kwargs) - set(GenerateOptions.__dataclass_fields__) - {"sampling"}
+    if unknown:
+        raise OptionError(f"unknown option(s) {', '.join(sorted(unknown))}")
+    sampling = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
+    return GenerateOptions(n=n, sampling=sampling, **kwargs)
+
+
+def _read_list(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+
+
+__all__ = ["NameGenerator", "GenerateOptions", "GenerateResult", "make_options"]

@@ -1,0 +1,78 @@
+"""Train a names model end to end: names file -> codec -> Keras model -> self-describing model folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app import __version__
+from app.core.folder import file_sha256, now_iso, save_model_folder
+from app.core.metrics import masked_nll, nll_summary
+from app.core.modelconfig import ModelConfig, TrainConfig
+from app.names.codec import NameCodec, read_names, split_names
+
+# The shipped dinosaur model's settings (chosen on the validation split; see BENCHMARKS.md).
+DEFAULT_MODEL = ModelConfig(cell="lstm", units=128, layers=1, dropout=0.2, input="onehot")
+DEFAULT_TRAIN = TrainConfig(epochs=80, batch_size=32, learning_rate=5e-3, lr_decay=0.97, clipnorm=1.0, patience=10)
+
+
+def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig = DEFAULT_MODEL,
+                      train_cfg: TrainConfig = DEFAULT_TRAIN, *, lowercase: bool = True,
+                      log_dir: str | Path | None = None, progress: bool = True) -> dict:
+    """Read `data`, split by `train_cfg.seed`, train, evaluate on validation, save the folder at `out`.
+
+    Returns the model card (also written as card.json). NLL figures are nats per character, end-of-name counted.
+    """
+    names = read_names(data, lowercase=lowercase)
+    train_names, val_names = split_names(names, train_cfg.val_fraction, train_cfg.seed)
+    if not val_names:
+        from app.errors import DataError
+
+        raise DataError(f"{data}: need at least 2 distinct names to hold one out for validation, got {len(names)}")
+    codec = NameCodec.build(names)
+    xy_train, xy_val = codec.xy(train_names), codec.xy(val_names)
+
+    from app.core.model import build_model, export_weights
+    from app.core.train import fit
+
+    model = build_model(model_cfg, codec.vocab.size, seed=train_cfg.seed)
+    t0 = time.perf_counter()
+    history = fit(model, xy_train, xy_val, train_cfg, log_dir=log_dir, progress=progress)
+    seconds = time.perf_counter() - t0
+    weights = export_weights(model, model_cfg)
+
+    from app.core.stepper import NumpyStepper
+
+    stepper = NumpyStepper(weights, model_cfg, codec.vocab.size)
+    val_nll, val_tokens = masked_nll(stepper.run(xy_val[0]), xy_val[1], xy_val[2])
+    train_nll, train_tokens = masked_nll(stepper.run(xy_train[0]), xy_train[1], xy_train[2])
+    val_loss = history.get("val_loss", [])
+    card = {
+        "name": Path(out).name,
+        "domain": "names",
+        "created": now_iso(),
+        "app_version": __version__,
+        "command": " ".join(sys.argv) if sys.argv else "",
+        "data": {"file": Path(data).name, "sha256": file_sha256(data), "names": len(names),
+                 "train_names": len(train_names), "val_names": len(val_names), "lowercase": lowercase},
+        "model": dataclasses.asdict(model_cfg),
+        "train": dataclasses.asdict(train_cfg),
+        "parameters": int(sum(int(np.prod(w.shape)) for w in weights.values())),
+        "metrics": {
+            "validation": nll_summary(val_nll, val_tokens),
+            "train": nll_summary(train_nll, train_tokens),
+            "epochs_run": len(history.get("loss", [])),
+            "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
+            "train_seconds": round(seconds, 1),
+        },
+    }
+    config = {"domain": "names", "model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(train_cfg),
+              "codec": {"lowercase": lowercase}}
+    save_model_folder(out, keras_model=model, weights=weights, vocab=codec.vocab, config=config, card=card,
+                      extra_files={"names_train.txt": "\n".join(train_names) + "\n",
+                                   "names_val.txt": "\n".join(val_names) + "\n"})
+    return card
