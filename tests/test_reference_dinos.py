@@ -36,8 +36,8 @@ def test_gradient_check_on_a_name():
 
 
 def test_smoothed_loss_follows_the_course(trained):
-    """Course (printed after each step's smoothing): 23.087 at iteration 0, up to ~27.9 at 2,000 (real names cost more than the 7-name guess), then
-    falling back below the start as it learns."""
+    """Course (printed after each step's smoothing): 23.087 at iteration 0, up to ~27.9 at 2,000 (real names cost
+    more than the 7-name guess), then falling back below the start as it learns."""
     h = dict(trained.history)
     assert h[0] == pytest.approx(23.087, abs=0.05)
     assert 26.0 < h[2000] < 30.0
