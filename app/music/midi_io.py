@@ -1,0 +1,98 @@
+"""MIDI files: read them into `RawPiece` (quarter-note times), write a `Melody` as a one-track .mid.
+
+Reading works in ticks, not seconds: onset in quarters = tick / resolution, so tempo changes never move a note
+on the grid. The first tempo (qpm) and the first time signature are kept as metadata (120 qpm and 4/4 if absent).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.core.outputs import atomic_write
+from app.errors import DataError
+from app.music.melody import ExtractConfig, Melody, RawPiece, RawTrack, melody_line
+
+
+def _resolution(steps_per_quarter: int) -> int:
+    """Ticks per quarter: a multiple of steps_per_quarter so every grid step is a whole number of ticks."""
+    return 480 if 480 % steps_per_quarter == 0 else 120 * steps_per_quarter
+
+
+def melody_to_midi(melody: Melody, *, velocity: int = 90):
+    """Melody -> pretty_midi.PrettyMIDI: one instrument with `melody.program`, tempo `melody.qpm`, and the
+    melody's time signature. Step t starts at t * 60 / (qpm * steps_per_quarter) seconds."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(resolution=_resolution(melody.steps_per_quarter), initial_tempo=float(melody.qpm))
+    num, den = melody.time_signature
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(int(num), int(den), 0.0))
+    inst = pretty_midi.Instrument(program=int(melody.program), name="melody")
+    step_s = 60.0 / (float(melody.qpm) * melody.steps_per_quarter)
+    for p, s, e in melody.notes():
+        inst.notes.append(pretty_midi.Note(velocity=int(velocity), pitch=int(p), start=s * step_s, end=e * step_s))
+    pm.instruments.append(inst)
+    return pm
+
+
+def write_midi(melody: Melody, path: str | Path, *, velocity: int = 90) -> Path:
+    """Write `melody` to a .mid file atomically (temporary name, then rename). Returns the path."""
+    import io
+
+    buf = io.BytesIO()
+    melody_to_midi(melody, velocity=velocity).write(buf)
+    return atomic_write(path, buf.getvalue())
+
+
+def _midi_from_bytes(data: bytes, label: str):
+    import io
+
+    import pretty_midi
+
+    if not data:
+        raise DataError(f"{label}: empty file (0 bytes)")
+    try:
+        return pretty_midi.PrettyMIDI(io.BytesIO(data))
+    except Exception as exc:  # mido/pretty_midi raise many types (OSError, EOFError, KeyError, ValueError ...)
+        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise DataError(f"{label}: not a readable MIDI file ({type(exc).__name__}: {msg})") from None
+
+
+def piece_from_midi(pm, name: str) -> RawPiece:
+    """pretty_midi.PrettyMIDI -> RawPiece (one RawTrack per instrument, times in quarter notes)."""
+    res = float(pm.resolution)
+    tracks = []
+    for inst in pm.instruments:
+        notes = tuple((int(n.pitch), pm.time_to_tick(n.start) / res, pm.time_to_tick(n.end) / res)
+                      for n in inst.notes)
+        tracks.append(RawTrack(name=inst.name or "", notes=notes, program=int(inst.program),
+                               is_drum=bool(inst.is_drum)))
+    _, tempi = pm.get_tempo_changes()
+    qpm = float(tempi[0]) if len(tempi) else 120.0
+    ts = pm.time_signature_changes
+    sig = (int(ts[0].numerator), int(ts[0].denominator)) if ts else (4, 4)
+    return RawPiece(name=name, tracks=tuple(tracks), qpm=qpm, time_signature=sig)
+
+
+def read_midi(path: str | Path, data: bytes | None = None) -> RawPiece:
+    """Read a .mid/.midi file (or its bytes, if given) -> RawPiece. Raises DataError if it cannot be parsed."""
+    p = Path(path)
+    if data is None:
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise DataError(f"{p}: cannot read ({exc.strerror})") from None
+    return piece_from_midi(_midi_from_bytes(data, str(p)), p.name)
+
+
+def read_melody(path: str | Path, steps_per_quarter: int = 4, track: int | str | None = None) -> Melody:
+    """A MIDI file -> its melody line, exactly as on the grid: track choice, quantisation and skyline only (no
+    splitting, no trimming, no range handling). For a file written by `write_midi` this returns the canonical
+    form of the melody that was written."""
+    piece = read_midi(path)
+    cfg = ExtractConfig(steps_per_quarter=steps_per_quarter, melody_track=track)
+    line, res = melody_line(piece, cfg)
+    if res.skip:
+        raise DataError(f"{path}: {res.skip} ({res.detail})")
+    program = piece.tracks[res.track].program if res.track is not None else 0
+    return Melody.from_notes(line, steps_per_quarter=steps_per_quarter, qpm=piece.qpm,
+                             time_signature=piece.time_signature, program=program)
