@@ -1,0 +1,501 @@
+"""Melody corpus: build (sources -> encoded pieces, cached, with a report) and load (for training).
+
+Folder layout of a corpus `OUT` (e.g. data/corpora/default):
+    corpus.npz     the encoded corpus (all arrays + JSON metadata); written last, by rename, so it is complete
+    report.json    what was read, kept and skipped and why, token counts, vocabulary usage, split sizes, hashes
+    vocab.json     the melody vocabulary (app.core.vocab.Vocabulary, kind "melody")
+    cache/files/   one JSON per source file: its extraction result, keyed by a hash of the file's bytes, the
+                   extraction config and BUILD_VERSION
+
+Caching: a build first hashes every source file. If `corpus.npz` was built from exactly these contents with the
+same options it is reused untouched (the "cached" build: no parsing at all). Otherwise files whose per-file cache
+entry exists are not parsed again; the rest are parsed in a process pool (`jobs` processes).
+
+Split: train/validation by *piece* (an ABC tune, a MIDI file, a score), never by segment, so the segments of one
+piece are all on one side. Pieces are sorted by name, shuffled with numpy's default_rng(seed), and the first
+round(n * val_fraction) (at least 1 when there are >= 2 pieces and val_fraction > 0) go to validation.
+Augmented copies (ExtractConfig.augment) are made for training pieces only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from app.core.config import check_range, from_dict, to_dict
+from app.core.outputs import atomic_write, ensure_dir
+from app.core.vocab import Vocabulary
+from app.errors import DataError, ModelFolderError
+from app.music.codec import MelodyCodec, window_ids
+from app.music.melody import ExtractConfig, extract_melodies
+from app.music.sources import DEFAULT_SOURCES, SourceFile, Skip, find_files, read_file
+
+BUILD_VERSION = "melody-corpus-1"  # bump when reading/extraction/encoding changes: invalidates every cache
+CORPUS_FILE = "corpus.npz"
+DEFAULT_OUT = "data/corpora/default"
+
+
+# --- per-file work (runs in worker processes) ----------------------------------------------------------------------
+def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | None = None) -> dict:
+    """Read and extract one source file -> JSON-able result. Never raises: every failure becomes a skip entry.
+
+    Result keys: pieces_read, pieces (name, qpm, time_signature, transposed_by, segments: list of id lists),
+    skipped (list of Skip JSON), out_of_range (notes clamped/dropped), short_segments (segments dropped).
+    """
+    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0}
+    try:
+        cfg = ExtractConfig(**config)
+        codec = MelodyCodec(cfg.min_pitch, cfg.max_pitch)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # music21/pretty_midi warn on odd but usable input
+            pieces, skips = read_file(SourceFile(path, label), tunes)
+        out["skipped"] = [s.to_json() for s in skips]
+        out["pieces_read"] = len(pieces) + len(skips)  # each skip from read_file is one file or tune that failed
+        for piece in pieces:
+            try:
+                res = extract_melodies(piece, cfg)
+            except Exception as exc:  # a piece we cannot interpret must not stop the file's other pieces
+                out["skipped"].append(Skip(piece.name, "unreadable", f"{type(exc).__name__}: {exc}"[:200]).to_json())
+                continue
+            out["out_of_range"] += res.out_of_range
+            out["short_segments"] += res.short_segments
+            if res.skip:
+                out["skipped"].append(Skip(piece.name, res.skip, res.detail).to_json())
+                continue
+            out["pieces"].append({"name": piece.name, "qpm": round(float(piece.qpm), 3),
+                                  "time_signature": list(piece.time_signature),
+                                  "transposed_by": res.transposed_by,
+                                  "segments": [codec.encode(m).tolist() for m in res.melodies]})
+    except Exception as exc:
+        out["skipped"].append(Skip(label, "unreadable", f"{type(exc).__name__}: {exc}"[:200]).to_json())
+    return out
+
+
+def _extract_chunk(items: list[tuple[str, str, tuple[int, int] | None]], config: dict) -> list[dict]:
+    return [extract_file(path, label, config, tunes) for path, label, tunes in items]
+
+
+def _merge(parts: list[dict]) -> dict:
+    """Results of consecutive parts of one file (in order) -> the file's result."""
+    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0}
+    for r in parts:
+        for k in ("pieces_read", "out_of_range", "short_segments"):
+            out[k] += r[k]
+        out["pieces"].extend(r["pieces"])
+        out["skipped"].extend(r["skipped"])
+    return out
+
+
+# --- hashing -------------------------------------------------------------------------------------------------------
+def _sha(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8") if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _file_digest(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"unreadable:{exc.errno}"  # never cached as a success: the key changes when the file is fixed
+
+
+# --- build ---------------------------------------------------------------------------------------------------------
+@dataclass
+class BuildResult:
+    """What `build_corpus` did: the report, where it wrote, whether it reused the previous build, seconds spent."""
+
+    report: dict
+    out: Path
+    cached: bool
+    seconds: float
+    parsed_files: int = 0
+
+
+def _split(names: list[str], val_fraction: float, seed: int) -> set[str]:
+    """Names of validation pieces (see module docstring)."""
+    names = sorted(names)
+    if val_fraction <= 0 or len(names) < 2:
+        return set()
+    n_val = min(max(1, int(round(len(names) * val_fraction))), len(names) - 1)
+    order = np.random.default_rng(seed).permutation(len(names))
+    return {names[i] for i in order[:n_val]}
+
+
+def _skip_message(skips: list[dict], n_files: int, sources: Sequence[str]) -> str:
+    counts = Counter(s["reason"] for s in skips)
+    listed = ", ".join(f"{reason}: {n}" for reason, n in counts.most_common()) or "none"
+    first = "; ".join(f"{s['source']}: {s['reason']}" + (f" ({s['detail']})" if s["detail"] else "")
+                      for s in skips[:3])
+    return (f"no melodies kept from {', '.join(sources)} ({n_files} supported file(s) found); skipped by reason: "
+            f"{listed}" + (f"; e.g. {first}" if first else "") +
+            "; pass a folder with readable .mid/.abc/.xml files that contain melodies")
+
+
+def build_corpus(sources: Sequence[str] = DEFAULT_SOURCES, out: str | Path = DEFAULT_OUT,
+                 config: ExtractConfig | None = None, *, val_fraction: float = 0.1, seed: int = 0,
+                 jobs: int | None = None, progress: bool = True, use_cache: bool = True) -> BuildResult:
+    """Build (or reuse) the encoded corpus of `sources` in folder `out`; see the module docstring.
+
+    jobs: worker processes (None = all cores; 1 = no pool). use_cache=False ignores and rewrites every cache.
+    Raises DataError when nothing is kept (the message counts the reasons), OptionError for bad options.
+    """
+    t0 = time.perf_counter()
+    config = config or ExtractConfig()
+    check_range("val_fraction", val_fraction, 0.0, 0.9)
+    jobs = jobs or os.cpu_count() or 1
+    check_range("jobs", jobs, 1, 256)
+    sources = list(sources)
+    files, find_skips = find_files(sources)
+    out = Path(out)
+    cfg_json = json.dumps(to_dict(config), sort_keys=True)
+
+    digests = [_file_digest(f.path) for f in files]
+    file_keys = [_sha(BUILD_VERSION, cfg_json, d) for d in digests]
+    source_hash = _sha(BUILD_VERSION, *(f"{f.label}={d}" for f, d in zip(files, digests)),
+                       *(f"{s.source}:{s.reason}" for s in find_skips))
+    build_key = _sha(source_hash, cfg_json, repr(val_fraction), repr(seed))
+
+    corpus_file = out / CORPUS_FILE
+    if use_cache and corpus_file.exists():
+        try:
+            with np.load(corpus_file) as z:
+                meta = json.loads(str(z["meta_json"]))
+                if meta.get("build_key") == build_key:
+                    report = json.loads(str(z["report_json"]))
+                    return BuildResult(report, out, True, time.perf_counter() - t0)
+        except Exception:
+            pass  # a damaged or old-format corpus is simply rebuilt
+
+    cache_dir = out / "cache" / "files"
+    results: list[dict | None] = [None] * len(files)
+    todo: list[int] = []
+    for i, key in enumerate(file_keys):
+        entry = cache_dir / f"{key}.json"
+        if use_cache and not digests[i].startswith("unreadable:") and entry.exists():
+            try:
+                results[i] = json.loads(entry.read_text(encoding="utf-8"))
+                continue
+            except (OSError, json.JSONDecodeError):
+                pass
+        todo.append(i)
+
+    if todo:
+        ensure_dir(cache_dir)
+        for i, res in _run(files, todo, to_dict(config), jobs, progress):
+            results[i] = res
+            if not digests[i].startswith("unreadable:"):
+                atomic_write(cache_dir / f"{file_keys[i]}.json", json.dumps(res, separators=(",", ":")))
+
+    report, arrays, meta = _assemble(sources, files, find_skips, results, config, val_fraction, seed)
+    report["content_hash"] = {"sources": source_hash, "build": build_key}
+    meta["build_key"] = build_key
+    if report["pieces"]["kept"] == 0:
+        raise DataError(_skip_message(report["skipped"]["items"], len(files), sources))
+
+    ensure_dir(out)
+    vocab = MelodyCodec(config.min_pitch, config.max_pitch).vocab
+    atomic_write(out / "vocab.json", json.dumps(vocab.to_json(), indent=1))
+    atomic_write(out / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    _save_npz(corpus_file, arrays, meta, report)
+    if use_cache:
+        _prune(cache_dir, {f"{k}.json" for k in file_keys})
+    return BuildResult(report, out, False, time.perf_counter() - t0, parsed_files=len(todo))
+
+
+TUNES_PER_TASK = 20  # ABC files with hundreds of tunes are shared among workers in parts of this many tunes
+
+
+def _run(files: list[SourceFile], todo: list[int], config: dict, jobs: int, progress: bool):
+    """Yield (index, result) for files[todo], in a process pool when jobs > 1, with a progress bar (in files)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), unit="file", desc="reading", disable=not progress, file=sys.stderr, leave=False)
+    try:
+        if jobs == 1 or len(todo) == 1:
+            for i in todo:
+                yield i, extract_file(files[i].path, files[i].label, config)
+                bar.update(1)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        from app.music.sources import count_tunes
+
+        # Tasks: (file index, tune range or None, cost estimate). One big ABC file becomes several tasks so two
+        # workers are not left waiting on it; costly tasks go first and small ones are grouped into chunks.
+        tasks = []
+        for i in todo:
+            size = _size(files[i].path)
+            n = count_tunes(files[i].path) if files[i].kind == "abc" else 0
+            if n > TUNES_PER_TASK:
+                for lo in range(0, n, TUNES_PER_TASK):
+                    hi = min(n, lo + TUNES_PER_TASK)
+                    tasks.append((i, (lo, hi), size * (hi - lo) / n))
+            else:
+                tasks.append((i, None, size))
+        tasks.sort(key=lambda t: -t[2])
+        n_chunks = min(len(tasks), jobs * 16)
+        chunks = [tasks[k::n_chunks] for k in range(n_chunks)]
+        n_parts = Counter(t[0] for t in tasks)
+        parts: dict[int, list] = {i: [] for i in n_parts}
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                          and "tensorflow" not in sys.modules else "spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx) as pool:
+            futures = {pool.submit(_extract_chunk, [(files[i].path, files[i].label, tunes)
+                                                    for i, tunes, _ in chunk], config): chunk
+                       for chunk in chunks}
+            for fut in as_completed(futures):
+                chunk = futures[fut]
+                try:
+                    results = fut.result()
+                except Exception as exc:  # a worker died (e.g. out of memory): report, keep going
+                    results = [{"pieces_read": 0, "pieces": [], "out_of_range": 0, "short_segments": 0,
+                                "skipped": [Skip(files[i].label + (f"#tunes {tunes[0] + 1}-{tunes[1]}" if tunes
+                                                                   else ""), "unreadable",
+                                                 f"worker failed: {type(exc).__name__}").to_json()]}
+                               for i, tunes, _ in chunk]
+                for (i, tunes, _), res in zip(chunk, results):
+                    parts[i].append((tunes[0] if tunes else 0, res))
+                    if len(parts[i]) == n_parts[i]:
+                        yield i, _merge([r for _, r in sorted(parts.pop(i), key=lambda x: x[0])])
+                        bar.update(1)
+    finally:
+        bar.close()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _prune(cache_dir: Path, keep: set[str]) -> None:
+    """Remove cache entries this build did not use (old configs, changed or deleted files)."""
+    try:
+        for entry in os.scandir(cache_dir):
+            if entry.name.endswith(".json") and entry.name not in keep:
+                os.unlink(entry.path)
+    except OSError:
+        pass  # pruning is housekeeping; never fail a good build over it
+
+
+def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fraction: float, seed: int):
+    """Per-file results -> (report, arrays for corpus.npz, meta)."""
+    codec = MelodyCodec(config.min_pitch, config.max_pitch)
+    skipped = [s.to_json() for s in find_skips]
+    pieces = []
+    pieces_read = out_of_range = short = 0
+    for res in results:
+        skipped.extend(res["skipped"])
+        pieces.extend(res["pieces"])
+        pieces_read += res["pieces_read"]
+        out_of_range += res["out_of_range"]
+        short += res["short_segments"]
+    val_names = _split([p["name"] for p in pieces], val_fraction, seed)
+
+    seqs, split, piece_idx, shift = [], [], [], []
+    for k, p in enumerate(pieces):
+        for seg in p["segments"]:
+            ids = np.asarray(seg, dtype=np.int32)
+            is_val = p["name"] in val_names
+            seqs.append(ids), split.append(int(is_val)), piece_idx.append(k), shift.append(0)
+            if is_val:
+                continue
+            for semis in range(-config.augment, config.augment + 1):
+                moved = codec.transpose_ids(ids, semis) if semis else None
+                if moved is not None:
+                    seqs.append(moved), split.append(0), piece_idx.append(k), shift.append(semis)
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    arrays = {
+        "tokens": np.concatenate(seqs).astype(np.int32) if seqs else np.zeros(0, np.int32),
+        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        "split": np.array(split, dtype=np.int8),
+        "piece": np.array(piece_idx, dtype=np.int32),
+        "shift": np.array(shift, dtype=np.int8),
+    }
+    split_arr, shift_arr = arrays["split"], arrays["shift"]
+    original = shift_arr == 0
+    usage = np.bincount(arrays["tokens"][np.repeat(original, lengths)], minlength=codec.size)
+    counts = Counter(s["reason"] for s in skipped)
+    report = {
+        "format": BUILD_VERSION,
+        "sources": list(sources),
+        "config": to_dict(config),
+        "files": {"supported": len(files), "skipped_before_reading": len(find_skips)},
+        "pieces": {"read": pieces_read, "kept": len(pieces),
+                   "segments": int(original.sum())},
+        "tokens": int(lengths[original].sum()) if len(lengths) else 0,
+        "notes_out_of_range": {"count": out_of_range, "action": config.out_of_range},
+        "short_segments_dropped": short,
+        "split": {"val_fraction": val_fraction, "seed": seed,
+                  "train_pieces": len(pieces) - len(val_names), "val_pieces": len(val_names),
+                  "train_segments": int(((split_arr == 0) & original).sum()),
+                  "val_segments": int((split_arr == 1).sum()),
+                  "augmented_segments": int((~original).sum()),
+                  "train_tokens": int(lengths[(split_arr == 0) & original].sum()) if len(lengths) else 0,
+                  "val_tokens": int(lengths[split_arr == 1].sum()) if len(lengths) else 0},
+        "skipped": {"total": len(skipped), "counts": dict(counts.most_common()), "items": skipped},
+        "vocabulary": {"size": codec.size, "used": int((usage > 0).sum()),
+                       "usage": {tok: int(n) for tok, n in zip(codec.vocab.tokens, usage)},
+                       "unused": [t for t, n in zip(codec.vocab.tokens, usage) if n == 0]},
+    }
+    meta = {"format": BUILD_VERSION, "config": to_dict(config), "vocab": codec.vocab.to_json(),
+            "pieces": [{"name": p["name"], "qpm": p["qpm"], "time_signature": p["time_signature"],
+                        "transposed_by": p["transposed_by"]} for p in pieces]}
+    return report, arrays, meta
+
+
+def _save_npz(path: Path, arrays: dict, meta: dict, report: dict) -> None:
+    """Write corpus.npz under a temporary name, then rename: a reader never sees a partial corpus."""
+    fd, tmp = tempfile.mkstemp(prefix=".corpus.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, meta_json=np.array(json.dumps(meta)), report_json=np.array(json.dumps(report)), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def format_summary(result: BuildResult) -> str:
+    """A few lines for the terminal: counts, split, vocabulary usage, skips by reason (first few listed)."""
+    r = result.report
+    sp = r["split"]
+    lines = [
+        f"corpus {result.out} ({'cached, unchanged sources' if result.cached else 'built'} in "
+        f"{result.seconds:.1f} s)",
+        f"  sources: {', '.join(r['sources'])}",
+        f"  pieces read {r['pieces']['read']}, kept {r['pieces']['kept']} ({r['pieces']['segments']} segments), "
+        f"tokens {r['tokens']:,}",
+        f"  split: train {sp['train_pieces']} pieces / {sp['train_tokens']:,} tokens, val {sp['val_pieces']} "
+        f"pieces / {sp['val_tokens']:,} tokens" + (f", +{sp['augmented_segments']} augmented segments"
+                                                    if sp["augmented_segments"] else ""),
+        f"  vocabulary: {r['vocabulary']['used']} of {r['vocabulary']['size']} tokens used; notes out of range: "
+        f"{r['notes_out_of_range']['count']} ({r['notes_out_of_range']['action']})",
+        f"  skipped: {r['skipped']['total']}" + (" (" + ", ".join(f"{k} {v}" for k, v in
+                                                                  r["skipped"]["counts"].items()) + ")"
+                                                  if r["skipped"]["total"] else ""),
+    ]
+    items = r["skipped"]["items"]
+    for s in items[:10]:
+        lines.append(f"    {s['source']}: {s['reason']}" + (f" ({s['detail']})" if s["detail"] else ""))
+    if len(items) > 10:
+        lines.append(f"    ... {len(items) - 10} more in {result.out / 'report.json'}")
+    return "\n".join(lines)
+
+
+# --- load ----------------------------------------------------------------------------------------------------------
+@dataclass
+class Corpus:
+    """An encoded corpus, ready for training.
+
+    train, val: lists of int32 id arrays (one per segment, shape (steps,)); train includes augmented copies.
+    train_meta, val_meta: one dict per array: name (the piece), qpm, time_signature [num, den],
+        steps_per_quarter, transposed_by (key transposition), shift (augmentation semitones, 0 = original).
+    vocab, codec: the melody vocabulary and its codec; config: the ExtractConfig used;
+    meta: corpus-level metadata (format, build_key, config); report: the build report (as report.json).
+    """
+
+    path: Path
+    vocab: Vocabulary
+    codec: MelodyCodec
+    config: ExtractConfig
+    train: list[np.ndarray]
+    val: list[np.ndarray]
+    train_meta: list[dict]
+    val_meta: list[dict]
+    meta: dict = field(repr=False)
+    report: dict = field(repr=False)
+
+    @property
+    def steps_per_quarter(self) -> int:
+        return self.config.steps_per_quarter
+
+    def window_ids(self, tx: int, stride: int = 1, which: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """X, Y int32 (n, tx) windows of the train or val pieces (Y = X shifted by one); see codec.window_ids."""
+        if which not in ("train", "val"):
+            raise DataError(f"which must be 'train' or 'val', got {which!r}")
+        return window_ids(self.train if which == "train" else self.val, tx, stride)
+
+
+def load_corpus(path: str | Path = DEFAULT_OUT) -> Corpus:
+    """Load a corpus folder written by `build_corpus` (or the corpus.npz inside it)."""
+    p = Path(path)
+    f = p / CORPUS_FILE if p.is_dir() else p
+    if not f.exists():
+        raise ModelFolderError(f"no corpus at {str(p)!r} ({CORPUS_FILE} missing); build one with "
+                               f"`python -m app music corpus --out {p}`")
+    try:
+        with np.load(f) as z:
+            meta = json.loads(str(z["meta_json"]))
+            report = json.loads(str(z["report_json"]))
+            tokens, offsets = z["tokens"], z["offsets"]
+            split, piece, shift = z["split"], z["piece"], z["shift"]
+    except Exception as exc:
+        raise ModelFolderError(f"{f}: not a readable corpus ({type(exc).__name__}); rebuild it with "
+                               f"`python -m app music corpus`") from None
+    if meta.get("format") != BUILD_VERSION:
+        raise ModelFolderError(f"{f}: corpus format {meta.get('format')!r}, this version reads {BUILD_VERSION!r}; "
+                               f"rebuild it with `python -m app music corpus`")
+    config = from_dict(ExtractConfig, {k: (tuple(v) if isinstance(v, list) else v)
+                                       for k, v in meta["config"].items()}, what="corpus config")
+    vocab = Vocabulary.from_json(meta["vocab"])
+    codec = MelodyCodec.from_vocab(vocab)
+    sets: dict[int, tuple[list, list]] = {0: ([], []), 1: ([], [])}
+    for k in range(len(split)):
+        pm = meta["pieces"][int(piece[k])]
+        seqs, metas = sets[int(split[k])]
+        seqs.append(np.asarray(tokens[offsets[k]:offsets[k + 1]], dtype=np.int32))
+        metas.append({"name": pm["name"], "qpm": pm["qpm"], "time_signature": tuple(pm["time_signature"]),
+                      "steps_per_quarter": config.steps_per_quarter, "transposed_by": pm["transposed_by"],
+                      "shift": int(shift[k])})
+    return Corpus(path=p, vocab=vocab, codec=codec, config=config, train=sets[0][0], val=sets[1][0],
+                  train_meta=sets[0][1], val_meta=sets[1][1], meta=meta, report=report)
+
+
+# --- primers -------------------------------------------------------------------------------------------------------
+def read_primer(path: str | Path, config: ExtractConfig) -> tuple[np.ndarray, dict]:
+    """A music file (MIDI, ABC, MusicXML ...) -> (ids, meta) with the corpus's codec and extraction rules.
+
+    Uses `config` (pass `corpus.config`) for grid, pitch range, out-of-range rule, key transposition and track
+    choice, but never splits at silences and accepts any number of notes. Returns the longest segment of the
+    first piece that has notes; meta has name, qpm, time_signature, steps_per_quarter, transposed_by.
+    Raises DataError with the reason when the file gives no melody.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"primer {str(p)!r} is not a file; pass a .mid/.abc/.xml file")
+    cfg = ExtractConfig(**{**to_dict(config), "min_notes": 1, "split_silence": 0.0, "augment": 0})
+    codec = MelodyCodec(cfg.min_pitch, cfg.max_pitch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pieces, skips = read_file(SourceFile(str(p), str(p)))
+    reasons = [f"{s.reason} ({s.detail})" for s in skips]
+    for piece in pieces:
+        res = extract_melodies(piece, cfg)
+        if res.melodies:
+            best = max(res.melodies, key=lambda m: m.steps)
+            return codec.encode(best), {"name": piece.name, "qpm": piece.qpm,
+                                        "time_signature": tuple(piece.time_signature),
+                                        "steps_per_quarter": cfg.steps_per_quarter,
+                                        "transposed_by": res.transposed_by}
+        reasons.append(f"{res.skip} ({res.detail})")
+    raise DataError(f"primer {str(p)!r} gives no melody: {'; '.join(reasons) or 'no pieces'}")

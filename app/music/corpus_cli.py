@@ -1,0 +1,62 @@
+"""`python -m app music corpus`: build (or reuse) an encoded melody corpus and print its summary.
+
+Thin layer: parses options into an ExtractConfig and calls `app.music.corpus.build_corpus`. music21, pretty_midi
+and tqdm are imported only when the command runs, so `python -m app --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_SOURCES = ("music21:oneills1850", "music21:airdsAirs", "music21:ryansMammoth")  # = sources.DEFAULT_SOURCES
+
+
+def _track(value: str) -> int | str:
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "corpus", help="build an encoded melody corpus from MIDI/ABC/MusicXML files",
+        description="Read music files, extract one melody per piece, encode it as tokens and save a cached "
+                    "corpus with report.json. With no --source: O'Neill's 1850, Aird's Airs and Ryan's Mammoth "
+                    "Collection from music21's bundled (public-domain) corpus.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--source", action="append", metavar="SRC",
+                   help="folder (recursive), music file, or music21:COLLECTION; repeat for several "
+                        f"(default: {' '.join(DEFAULT_SOURCES)})")
+    p.add_argument("--out", default="data/corpora/default", help="corpus folder to write")
+    p.add_argument("--steps-per-quarter", type=int, default=4, help="grid steps per quarter note")
+    p.add_argument("--min-pitch", type=int, default=48, help="lowest MIDI pitch kept")
+    p.add_argument("--max-pitch", type=int, default=96, help="highest MIDI pitch kept")
+    p.add_argument("--out-of-range", choices=("clamp", "drop"), default="clamp",
+                   help="clamp: move notes by octaves into range; drop: remove them")
+    p.add_argument("--transpose", choices=("none", "C"), default="none",
+                   help="C: transpose every piece to C major / A minor")
+    p.add_argument("--augment", type=int, default=0, metavar="K",
+                   help="add training copies transposed by -K..+K semitones")
+    p.add_argument("--min-notes", type=int, default=8, help="drop segments with fewer notes")
+    p.add_argument("--split-silence", type=float, default=4.0, metavar="QUARTERS",
+                   help="split pieces at silences this long (0 = never)")
+    p.add_argument("--melody-track", type=_track, default=None, metavar="INDEX|NAME",
+                   help="melody track by index or name (default: automatic, see app/music/melody.py)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of pieces for validation")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/validation split")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--no-cache", action="store_true", help="parse every file again")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from app.music.corpus import build_corpus, format_summary
+    from app.music.melody import ExtractConfig
+
+    config = ExtractConfig(steps_per_quarter=args.steps_per_quarter, min_pitch=args.min_pitch,
+                           max_pitch=args.max_pitch, out_of_range=args.out_of_range, transpose=args.transpose,
+                           augment=args.augment, min_notes=args.min_notes, split_silence=args.split_silence,
+                           melody_track=args.melody_track)
+    result = build_corpus(args.source or DEFAULT_SOURCES, args.out, config, val_fraction=args.val_fraction,
+                          seed=args.seed, jobs=args.jobs, progress=not args.quiet, use_cache=not args.no_cache)
+    print(format_summary(result))
+    return 0

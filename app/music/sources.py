@@ -1,0 +1,280 @@
+"""Music sources: find the files a source names, and read each file into pieces (`RawPiece`).
+
+A source is one of
+    a folder          searched recursively for supported files (hidden files and folders are ignored)
+    a file            .mid/.midi (pretty_midi) or .abc/.xml/.mxl/.musicxml/.krn (music21)
+    music21:NAME      a collection of music21's bundled corpus, e.g. music21:oneills1850
+
+An ABC file holds many tunes: every tune (from one `X:` line to the next) is its own piece, parsed on its own so a
+syntax error in one tune skips only that tune. Problems are returned as `Skip` records, never raised, except for a
+source that does not exist at all (a typo), which raises DataError.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import DataError
+from app.music.melody import RawPiece, RawTrack
+
+MIDI_SUFFIXES = (".mid", ".midi")
+SCORE_SUFFIXES = (".abc", ".xml", ".mxl", ".musicxml", ".krn")
+SUPPORTED = MIDI_SUFFIXES + SCORE_SUFFIXES
+MUSIC21_PREFIX = "music21:"
+DEFAULT_SOURCES = ("music21:oneills1850", "music21:airdsAirs", "music21:ryansMammoth")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to read: `path` on disk, `label` as shown in reports (relative to its source)."""
+
+    path: str
+    label: str
+
+    @property
+    def kind(self) -> str:
+        suffix = Path(self.path).suffix.lower()
+        return "midi" if suffix in MIDI_SUFFIXES else "abc" if suffix == ".abc" else "score"
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Something not used, with a reason code (e.g. "unreadable", "drums only", "too short") and details."""
+
+    source: str
+    reason: str
+    detail: str = ""
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "reason": self.reason, "detail": self.detail}
+
+
+def music21_collection(name: str) -> list[Path]:
+    """Files of a music21 corpus collection (a folder of music21's bundled corpus), sorted."""
+    import importlib.util
+
+    # find the corpus folder without importing music21 (seconds), so a cached build stays fast
+    spec = importlib.util.find_spec("music21")
+    if spec is None or spec.origin is None:
+        raise DataError(f"{MUSIC21_PREFIX}{name}: music21 is not installed; install requirements.txt")
+    root = Path(spec.origin).parent / "corpus"
+    folder = root / name
+    if not name or "/" in name or ".." in name or not folder.is_dir():
+        known = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+        raise DataError(f"{MUSIC21_PREFIX}{name} is not a music21 corpus collection; known: {', '.join(known)}")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+
+
+def _walk(root: Path, skips: list[Skip], label_root: Path) -> list[Path]:
+    """Files under `root` (recursive, sorted, hidden entries ignored); unreadable folders become Skips."""
+    found: list[Path] = []
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        skips.append(Skip(_rel(root, label_root) or str(root), "unreadable folder", exc.strerror or str(exc)))
+        return found
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            found.extend(_walk(path, skips, label_root))
+        else:
+            found.append(path)
+    return found
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def find_files(sources: list[str] | tuple[str, ...]) -> tuple[list[SourceFile], list[Skip]]:
+    """Expand source specs into supported files (in a stable order) plus Skips for unsupported files and
+    unreadable folders. Raises DataError for a path that does not exist or an unknown music21 collection."""
+    files: list[SourceFile] = []
+    skips: list[Skip] = []
+    for spec in sources:
+        if spec.startswith(MUSIC21_PREFIX):
+            name = spec[len(MUSIC21_PREFIX):]
+            for p in music21_collection(name):
+                files.append(SourceFile(str(p), f"{spec}/{p.name}"))
+            continue
+        root = Path(spec)
+        if not root.exists():
+            raise DataError(f"source {spec!r} does not exist; pass a folder, a music file "
+                            f"({', '.join(SUPPORTED)}) or {MUSIC21_PREFIX}COLLECTION")
+        if root.is_dir():
+            found = _walk(root, skips, root)
+            base = root.name or str(root)
+            labelled = [(p, f"{base}/{_rel(p, root)}") for p in found]
+        else:
+            labelled = [(root, str(root))]
+        for p, label in labelled:
+            if p.suffix.lower() in SUPPORTED:
+                files.append(SourceFile(str(p), label))
+            else:
+                skips.append(Skip(label, "unsupported file type",
+                                  f"{p.suffix or 'no extension'}; supported: {' '.join(SUPPORTED)}"))
+    return files, skips
+
+
+# --- reading -------------------------------------------------------------------------------------------------------
+_X_LINE = re.compile(r"^X:", re.MULTILINE)
+
+
+def split_abc(text: str) -> list[tuple[str, str]]:
+    """ABC text -> [(tune id, tune text)]: one entry per `X:` tune, each prefixed by the file header (the lines
+    before the first X:, which may set defaults). A file without X: lines is one tune with id "1"."""
+    starts = [m.start() for m in _X_LINE.finditer(text)]
+    if not starts:
+        return [("1", text)] if text.strip() else []
+    header = text[: starts[0]]
+    header = "\n".join(line for line in header.splitlines() if line.startswith(("%", "L:", "M:", "Q:", "I:")))
+    tunes = []
+    for i, s in enumerate(starts):
+        body = text[s: starts[i + 1] if i + 1 < len(starts) else len(text)]
+        first = body.splitlines()[0]
+        tune_id = first[2:].strip() or str(i + 1)
+        tunes.append((tune_id, (header + "\n" + body) if header else body))
+    return tunes
+
+
+def _decode_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # old ABC collections are often Latin-1; every byte decodes
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:160]}" if text else type(exc).__name__
+
+
+def piece_from_score(score, name: str) -> RawPiece:
+    """music21 Score (or Part) -> RawPiece: one RawTrack per part, offsets in quarter notes.
+
+    Grace notes (zero duration) are dropped; tied notes are merged; chords contribute all their pitches (the
+    skyline keeps the top one); parts with unpitched percussion are marked as drums.
+    """
+    from music21 import instrument, meter, note, tempo
+
+    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    tracks = []
+    for i, part in enumerate(parts):
+        flat = part.flatten()
+        notes: list[list] = []
+        open_tie: dict[int, int] = {}  # pitch -> index in notes of a note that may be continued by a tie
+        unpitched = 0
+        for el in flat.notes:
+            ql = float(el.duration.quarterLength)
+            if ql <= 0:
+                continue
+            if isinstance(el, note.Unpitched) or not hasattr(el, "pitches"):
+                unpitched += 1
+                continue
+            on = float(el.offset)
+            tie = getattr(el, "tie", None)
+            for pitch in el.pitches:
+                midi = int(round(pitch.ps))
+                if not 0 <= midi <= 127:
+                    continue
+                j = open_tie.get(midi)
+                if tie is not None and tie.type in ("stop", "continue") and j is not None \
+                        and abs(notes[j][2] - on) < 1e-6:
+                    notes[j][2] = on + ql
+                else:
+                    notes.append([midi, on, on + ql])
+                    open_tie[midi] = len(notes) - 1
+        inst = part.getInstrument(returnDefault=False) if hasattr(part, "getInstrument") else None
+        is_drum = isinstance(inst, instrument.UnpitchedPercussion) or (unpitched > 0 and not notes)
+        program = inst.midiProgram if inst is not None and inst.midiProgram is not None else 0
+        pname = (getattr(part, "partName", None) or (inst.instrumentName if inst is not None else None)
+                 or f"part {i}")
+        tracks.append(RawTrack(name=str(pname), notes=tuple(tuple(n) for n in notes), program=int(program),
+                               is_drum=is_drum))
+    # recurse() walks in document order, so the first hit is the opening tempo/metre (flatten() may not be)
+    qpm = 120.0
+    for mm in score.recurse().getElementsByClass(tempo.MetronomeMark):
+        q = mm.getQuarterBPM()
+        if q:
+            qpm = float(q)
+            break
+    sig = (4, 4)
+    for ts in score.recurse().getElementsByClass(meter.TimeSignature):
+        sig = (int(ts.numerator), int(ts.denominator))
+        break
+    return RawPiece(name=name, tracks=tuple(tracks), qpm=qpm, time_signature=sig)
+
+
+def _scores(parsed) -> list:
+    from music21 import stream
+
+    if isinstance(parsed, stream.Opus):
+        return list(parsed.scores)
+    return [parsed]
+
+
+def count_tunes(path: str) -> int:
+    """Number of tunes in an ABC file (0 if it cannot be read); lets a build share one big file among workers."""
+    try:
+        return len(split_abc(_decode_text(Path(path).read_bytes())))
+    except OSError:
+        return 0
+
+
+def read_file(src: SourceFile, tunes: tuple[int, int] | None = None) -> tuple[list[RawPiece], list[Skip]]:
+    """Read one file into pieces. Never raises for bad content: problems come back as Skips.
+
+    Piece names are `label` for single-piece files, `label#X:n` for ABC tunes and `label#k` for scores in an opus.
+    tunes=(lo, hi) reads only ABC tunes lo..hi-1 (0-based, file order); other file types ignore it.
+    """
+    try:
+        data = Path(src.path).read_bytes()
+    except OSError as exc:
+        return [], [Skip(src.label, "unreadable", f"cannot read: {exc.strerror or exc}")]
+    if not data.strip():
+        return [], [Skip(src.label, "empty file", f"{len(data)} bytes")]
+    kind = src.kind
+    if kind == "midi":
+        from app.music.midi_io import _midi_from_bytes, piece_from_midi
+
+        try:
+            pm = _midi_from_bytes(data, src.label)
+            return [piece_from_midi(pm, src.label)], []
+        except DataError as exc:
+            return [], [Skip(src.label, "unreadable", str(exc).split(": ", 1)[-1])]
+        except Exception as exc:  # a file pretty_midi parsed but we could not interpret
+            return [], [Skip(src.label, "unreadable", _first_line(exc))]
+    from music21 import converter
+
+    if kind == "abc":
+        pieces, skips = [], []
+        all_tunes = split_abc(_decode_text(data))
+        if not all_tunes:
+            return [], [Skip(src.label, "empty file", "no ABC tunes")]
+        for tune_id, text in all_tunes[slice(*tunes) if tunes else slice(None)]:
+            name = f"{src.label}#X:{tune_id}"
+            try:
+                for k, sc in enumerate(_scores(converter.parse(text, format="abc"))):
+                    pieces.append(piece_from_score(sc, name if k == 0 else f"{name}#{k}"))
+            except Exception as exc:  # music21's ABC parser raises many types on malformed input
+                skips.append(Skip(name, "unreadable", f"ABC parse error ({_first_line(exc)})"))
+        return pieces, skips
+    try:
+        scores = _scores(converter.parse(src.path))
+        pieces = [piece_from_score(sc, src.label if len(scores) == 1 else f"{src.label}#{k}")
+                  for k, sc in enumerate(scores)]
+        return pieces, []
+    except Exception as exc:
+        return [], [Skip(src.label, "unreadable", f"score parse error ({_first_line(exc)})")]
