@@ -1,0 +1,114 @@
+"""Melody generation on the numpy stepper (no TensorFlow): sampling, greedy, beam search, primer, constraints.
+
+A model reads token ids; the first input is id -1 (the course's x0 = zeros), with zero initial state (a0 = c0 = 0)
+unless a state is given. Token meaning comes from `note_pitch`, an int array (vocab,) holding the MIDI pitch of
+each note-on token and -1 for the others (hold, rest): constraints mask note-ons only, so hold and rest stay allowed.
+
+Decoding (`MelodyOptions`):
+  sampling   temperature / top-k / top-p from `app.core.sampling.SamplingOptions`, one np.random.Generator seeded
+             by `seed` (same seed, same melodies); n melodies are drawn as one batch.
+  greedy     argmax at each step (the document's choice); all n melodies are then the same.
+  beam       beam > 1: the n most likely continuations from a beam of max(beam, n) hypotheses
+             (`app.core.beam.beam_search`; temperature/top-k/top-p do not apply).
+  primer     token ids fed first (teacher-forced); the output is primer + `steps` new tokens.
+  key, min_pitch, max_pitch   note-ons outside the key's scale or the pitch range get probability 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.core.config import check_range
+from app.core.sampling import SamplingOptions, sample_next
+from app.errors import OptionError
+from app.music.scales import pitch_mask
+
+MAX_STEPS = 4096  # per melody; 256 bars of 4/4 at sixteenth-note resolution
+MAX_OUTPUTS = 64
+MAX_BEAM = 64
+
+
+@dataclass(frozen=True)
+class MelodyOptions:
+    n: int = 1
+    steps: int = 128
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    beam: int = 1
+    seed: int | None = None
+    key: str | None = None
+    min_pitch: int | None = None
+    max_pitch: int | None = None
+
+    def __post_init__(self) -> None:
+        check_range("number of outputs", self.n, 1, MAX_OUTPUTS)
+        if int(self.steps) != self.steps or not 1 <= self.steps <= MAX_STEPS:
+            raise OptionError(f"length must be 1..{MAX_STEPS} steps (256 bars of 4/4 in sixteenths), "
+                              f"got {self.steps!r}")
+        check_range("beam size", self.beam, 1, MAX_BEAM)
+        for name in ("min_pitch", "max_pitch"):
+            v = getattr(self, name)
+            if v is not None:
+                check_range(name.replace("_", " "), v, 0, 127)
+        if self.min_pitch is not None and self.max_pitch is not None and self.min_pitch > self.max_pitch:
+            raise OptionError(f"min pitch {self.min_pitch} is above max pitch {self.max_pitch}")
+        if self.key is not None:
+            pitch_mask(self.key, np.array([60]))  # raises OptionError for an unknown key
+
+
+def constraint_mask(note_pitch: np.ndarray, key: str | None = None, min_pitch: int | None = None,
+                    max_pitch: int | None = None) -> np.ndarray:
+    """Bool (vocab,): False for note-on tokens outside the key or the pitch range. Errors if no note is left."""
+    note_pitch = np.asarray(note_pitch)
+    is_note = note_pitch >= 0
+    ok = pitch_mask(key, note_pitch)
+    if min_pitch is not None:
+        ok &= ~is_note | (note_pitch >= min_pitch)
+    if max_pitch is not None:
+        ok &= ~is_note | (note_pitch <= max_pitch)
+    if is_note.any() and not (ok & is_note).any():
+        lo, hi = int(note_pitch[is_note].min()), int(note_pitch[is_note].max())
+        raise OptionError(f"the constraints (key={key}, pitch range {min_pitch}..{max_pitch}) leave no note the "
+                          f"model can play (its range is {lo}..{hi}); widen the range or change the key")
+    return ok
+
+
+def prime(stepper, primer: np.ndarray, batch: int, state=None):
+    """Feed x0 (-1) and then the primer tokens; returns (state, logits of the next step (batch, vocab))."""
+    state = stepper.zero_state(batch) if state is None else state
+    x = np.full(batch, -1, np.int64)
+    logits, state = stepper.step(x, state)
+    for tok in np.asarray(primer, np.int64):
+        logits, state = stepper.step(np.full(batch, tok), state)
+    return state, logits
+
+
+def generate_ids(stepper, note_pitch: np.ndarray, options: MelodyOptions,
+                 primer: np.ndarray | None = None) -> np.ndarray:
+    """Melodies as token ids, shape (n, len(primer) + steps); each row starts with the primer."""
+    primer = np.zeros(0, np.int32) if primer is None else np.asarray(primer, np.int32)
+    if primer.size and (primer.min() < 0 or primer.max() >= stepper.vocab_size):
+        raise OptionError(f"primer ids must be in 0..{stepper.vocab_size - 1}")
+    allowed = constraint_mask(note_pitch, options.key, options.min_pitch, options.max_pitch)
+    n, steps = options.n, options.steps
+    if options.beam > 1:
+        from app.core.beam import beam_search
+
+        if primer.size:  # x0 and all primer tokens but the last; the last is the beam's first input
+            state, _ = prime(stepper, primer[:-1], 1)
+            last = int(primer[-1])
+        else:
+            state, last = stepper.zero_state(1), -1
+        new, _ = beam_search(stepper.step, stepper.select, state, last, steps, max(options.beam, n), allowed,
+                             n_best=n)
+    else:
+        rng = np.random.default_rng(options.seed)
+        state, logits = prime(stepper, primer, n)
+        new = np.empty((n, steps), np.int32)
+        for t in range(steps):
+            x = sample_next(logits, rng, options.sampling, allowed)
+            new[:, t] = x
+            if t + 1 < steps:
+                logits, state = stepper.step(x, state)
+    return np.concatenate([np.broadcast_to(primer, (n, primer.size)), new], axis=1).astype(np.int32)
