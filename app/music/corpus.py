@@ -135,9 +135,14 @@ def _split(names: list[str], val_fraction: float, seed: int) -> set[str]:
     return {names[i] for i in order[:n_val]}
 
 
-def _skip_message(skips: list[dict], n_files: int, sources: Sequence[str]) -> str:
+def _reason_counts(skips: list[dict]) -> dict[str, int]:
+    """Skip reasons -> counts, most frequent first, ties alphabetical (stable across builds)."""
     counts = Counter(s["reason"] for s in skips)
-    listed = ", ".join(f"{reason}: {n}" for reason, n in counts.most_common()) or "none"
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _skip_message(skips: list[dict], n_files: int, sources: Sequence[str]) -> str:
+    listed = ", ".join(f"{reason}: {n}" for reason, n in _reason_counts(skips).items()) or "none"
     first = "; ".join(f"{s['source']}: {s['reason']}" + (f" ({s['detail']})" if s["detail"] else "")
                       for s in skips[:3])
     return (f"no melodies kept from {', '.join(sources)} ({n_files} supported file(s) found); skipped by reason: "
@@ -331,7 +336,6 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
     split_arr, shift_arr = arrays["split"], arrays["shift"]
     original = shift_arr == 0
     usage = np.bincount(arrays["tokens"][np.repeat(original, lengths)], minlength=codec.size)
-    counts = Counter(s["reason"] for s in skipped)
     report = {
         "format": BUILD_VERSION,
         "sources": list(sources),
@@ -349,7 +353,7 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
                   "augmented_segments": int((~original).sum()),
                   "train_tokens": int(lengths[(split_arr == 0) & original].sum()) if len(lengths) else 0,
                   "val_tokens": int(lengths[split_arr == 1].sum()) if len(lengths) else 0},
-        "skipped": {"total": len(skipped), "counts": dict(counts.most_common()), "items": skipped},
+        "skipped": {"total": len(skipped), "counts": _reason_counts(skipped), "items": skipped},
         "vocabulary": {"size": codec.size, "used": int((usage > 0).sum()),
                        "usage": {tok: int(n) for tok, n in zip(codec.vocab.tokens, usage)},
                        "unused": [t for t, n in zip(codec.vocab.tokens, usage) if n == 0]},

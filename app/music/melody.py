@@ -188,20 +188,21 @@ def skyline(notes: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]
     """Polyphony -> one line, keeping the top voice ("skyline").
 
     Rules, over notes sorted by onset: of notes starting on the same step only the highest is kept. A note that
-    starts while a *higher* note is still sounding is dropped (it is under the melody). A note that starts while a
-    lower or equal note is sounding cuts that note short and takes over. Notes are never resumed after a cut, so
-    the line is always a sequence of note-ons with their own onsets.
+    starts while a *higher* note is still sounding -- kept or not, e.g. the inner note of a held chord -- is dropped
+    (it is under the melody). A note that starts while only lower or equal notes sound cuts the line's current note
+    short and takes over; re-striking a pitch ends that pitch's earlier note. Notes are never resumed after a cut,
+    so the line is always a sequence of note-ons with their own onsets.
     """
     line: list[list[int]] = []
+    sounding: list[tuple[int, int]] = []  # (pitch, end) of every note seen, kept or not, still sounding
     for p, s, e in sorted(notes, key=lambda n: (n[1], -n[0])):
-        if line:
-            lp, ls, le = line[-1]
-            if ls == s:
-                continue  # same onset: the earlier one in this order is higher
-            if s < le:
-                if p < lp:
-                    continue
-                line[-1][2] = s
+        sounding = [(q, qe) for q, qe in sounding if qe > s and q != p]  # a re-struck key ends its old note
+        higher = any(q > p for q, _ in sounding)
+        sounding.append((p, e))
+        if higher:
+            continue  # under the melody (this includes lower notes of a chord: the highest came first)
+        if line and line[-1][2] > s:
+            line[-1][2] = s
         line.append([p, s, e])
     return [tuple(n) for n in line]  # type: ignore[misc]
 

@@ -67,7 +67,8 @@ def piece_from_midi(pm, name: str) -> RawPiece:
         tracks.append(RawTrack(name=inst.name or "", notes=notes, program=int(inst.program),
                                is_drum=bool(inst.is_drum)))
     _, tempi = pm.get_tempo_changes()
-    qpm = float(tempi[0]) if len(tempi) else 120.0
+    # MIDI stores whole microseconds per quarter: round off the noise (132 qpm reads back as 132.000132)
+    qpm = round(float(tempi[0]), 3) if len(tempi) else 120.0
     ts = pm.time_signature_changes
     sig = (int(ts[0].numerator), int(ts[0].denominator)) if ts else (4, 4)
     return RawPiece(name=name, tracks=tuple(tracks), qpm=qpm, time_signature=sig)

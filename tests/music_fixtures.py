@@ -1,0 +1,98 @@
+"""Music test files built in code: MIDI (pretty_midi / mido), ABC text, and the bad inputs of issue 3."""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import mido
+import pretty_midi
+
+# A 16-note melody in G major, (pitch, onset, offset) in quarter notes, with a rest between beats 8 and 9.
+TUNE = [(67, 0, 1), (69, 1, 2), (71, 2, 3), (72, 3, 4), (74, 4, 5), (72, 5, 5.5), (71, 5.5, 6), (69, 6, 8),
+        (71, 9, 10), (67, 10, 11), (66, 11, 12), (67, 12, 13), (62, 13, 14), (64, 14, 15), (66, 15, 16),
+        (67, 16, 18)]
+
+ABC_TWO_TUNES = """%abc
+X:1
+T:First
+M:3/4
+L:1/8
+Q:1/4=100
+K:G
+GABc dB | c2 A2 F2 | GABc dB | AGFE D2 |
+GABc dB | c2 A2 F2 | G2 B2 d2 | g4 z2 |]
+
+X:2
+T:Second
+M:6/8
+L:1/8
+K:D
+DFA dAF | GBd gdB | AFD EFG | A3 A3 |
+DFA dAF | GBd gdB | AFD EGF | D3 D3 |]
+"""
+
+ABC_SYNTAX_ERROR = "X:1\nT:Broken\nM:4/4\nK:G\nA(B[c\nL:1/0\nd\n"
+
+
+def midi_bytes(tracks, qpm: float = 120.0, time_signature=(4, 4), resolution: int = 480) -> bytes:
+    """tracks: list of dicts {notes: [(pitch, on_q, off_q)], program, is_drum, name} -> .mid bytes."""
+    pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=qpm)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(*time_signature, 0.0))
+    spq = 60.0 / qpm
+    for t in tracks:
+        inst = pretty_midi.Instrument(program=t.get("program", 0), is_drum=t.get("is_drum", False),
+                                      name=t.get("name", ""))
+        for p, on, off in t["notes"]:
+            inst.notes.append(pretty_midi.Note(velocity=90, pitch=p, start=on * spq, end=off * spq))
+        pm.instruments.append(inst)
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+def melody_midi(notes=TUNE, **kw) -> bytes:
+    return midi_bytes([{"notes": notes, "program": 73, "name": "flute"}], **kw)
+
+
+def band_tracks() -> list[dict]:
+    """Drums (busiest), bass (busy, low) and melody (high) -- the melody must be chosen."""
+    drums = [(36 if k % 2 == 0 else 38, k * 0.5, k * 0.5 + 0.25) for k in range(64)]
+    bass = [(36 + (k % 4) * 2, k * 0.5, k * 0.5 + 0.5) for k in range(32)]
+    return [{"notes": drums, "is_drum": True, "name": "drums"},
+            {"notes": bass, "program": 33, "name": "bass"},
+            {"notes": TUNE, "program": 0, "name": "lead"}]
+
+
+def absurd_tick_midi() -> bytes:
+    """A note-off 2**27 ticks after its note-on (pretty_midi refuses ticks above 1e7 as corrupt)."""
+    mf = mido.MidiFile(ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mf.tracks.append(tr)
+    tr.append(mido.Message("note_on", note=60, velocity=90, time=0))
+    tr.append(mido.Message("note_off", note=60, velocity=0, time=2 ** 27))
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
+def bad_files() -> dict[str, tuple[bytes, str]]:
+    """file name -> (bytes, expected skip reason), one per bad input of the issue."""
+    good = melody_midi()
+    return {
+        "random.mid": (random.Random(0).randbytes(300), "unreadable"),
+        "truncated.mid": (good[: len(good) // 2], "unreadable"),
+        "zero.mid": (b"", "empty file"),
+        "drums.mid": (midi_bytes([band_tracks()[0]]), "drums only"),
+        "nonotes.mid": (midi_bytes([{"notes": [], "name": "silent"}]), "no notes"),
+        "absurd.mid": (absurd_tick_midi(), "unreadable"),
+        "broken.abc": (ABC_SYNTAX_ERROR.encode(), "unreadable"),
+    }
+
+
+def write(folder: Path, name: str, data: bytes | str) -> Path:
+    p = Path(folder) / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data.encode() if isinstance(data, str) else data)
+    return p
