@@ -45,7 +45,7 @@ def build_model(cfg: ModelConfig, vocab_size: int, seed: int = 0) -> keras.Model
     else:
         x = keras.layers.Embedding(vocab_size, cfg.embed_dim, name="embed")(ids)
     for i in range(cfg.layers):
-        x = rnn_layer(cfg, f"rnn_{i}", return_sequences=True)(x)
+        x = rnn_layer(cfg, f"rnn_{i}", return_sequences=True, recurrent_dropout=cfg.recurrent_dropout)(x)
         if cfg.dropout > 0:
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(vocab_size, name="head")(x)

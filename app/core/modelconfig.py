@@ -15,13 +15,16 @@ class ModelConfig:
     """Token ids (batch, time) -> input layer -> `layers` stacked recurrent layers of `units` -> Dense logits.
 
     input: "onehot" (the course's layout: x_t is a one-hot vector of size vocab) or "embedding" (embed_dim floats).
-    dropout: applied between recurrent layers and before the output layer during training only.
+    dropout: applied between recurrent layers and before the output layer during training only;
+    recurrent_dropout: dropout on the recurrent state inside each cell (training only; slower, regularises
+    small data sets such as a few thousand names).
     """
 
     cell: str = "lstm"
     units: int = 128
     layers: int = 1
     dropout: float = 0.0
+    recurrent_dropout: float = 0.0
     input: str = "onehot"
     embed_dim: int = 32
 
@@ -31,6 +34,7 @@ class ModelConfig:
         check_range("units", self.units, 1, 4096)
         check_range("layers", self.layers, 1, 8)
         check_range("dropout", self.dropout, 0.0, 1.0, hi_open=True)
+        check_range("recurrent_dropout", self.recurrent_dropout, 0.0, 1.0, hi_open=True)
         check_range("embed_dim", self.embed_dim, 1, 4096)
 
 

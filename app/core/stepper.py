@@ -17,36 +17,59 @@ from app.core.modelconfig import ModelConfig
 from app.errors import ModelFolderError
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # tanh form: no overflow warnings for large |x|, same value as 1 / (1 + exp(-x))
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
-
-
 class NumpyStepper:
-    """Runs the model of `cfg` one step at a time for a whole batch."""
+    """Runs the model of `cfg` one step at a time for a whole batch.
+
+    Speed (the cost is a few matrix products per step; the rest must not add passes over (batch, 4u) arrays):
+    the LSTM's gate columns are stored as (i, f, o, g) and the sigmoid columns (and GRU's z, r) are pre-scaled by
+    1/2, so σ(x) = ½ tanh(x/2) + ½ needs one tanh over the whole block instead of exp/divide per gate; layers
+    above the first multiply [h_below, h_prev] by the stacked [W; U] in one product.
+    """
 
     def __init__(self, weights: dict[str, np.ndarray], cfg: ModelConfig, vocab_size: int):
         self.cfg = cfg
         self.vocab_size = vocab_size
+        u = cfg.units
+        gates = 4 if cfg.cell == "lstm" else 3
         try:
             w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
             k0 = w["rnn_0/kernel"]
             first = k0 if cfg.input == "onehot" else w["embed"] @ k0
-            if first.shape[0] != vocab_size:
-                raise ModelFolderError(f"weights expect a vocabulary of {first.shape[0]}, vocab.json has {vocab_size}")
-            # row `vocab_size` is all zeros: the input for id -1
-            self.table0 = np.vstack([first, np.zeros((1, first.shape[1]), np.float32)])
-            self.kernels = [None] + [w[f"rnn_{i}/kernel"] for i in range(1, cfg.layers)]
-            self.recurrent = [w[f"rnn_{i}/recurrent_kernel"] for i in range(cfg.layers)]
-            self.biases = [w[f"rnn_{i}/bias"] for i in range(cfg.layers)]
+            kernels = [first] + [w[f"rnn_{i}/kernel"] for i in range(1, cfg.layers)]
+            recurrent = [w[f"rnn_{i}/recurrent_kernel"] for i in range(cfg.layers)]
+            biases = [w[f"rnn_{i}/bias"] for i in range(cfg.layers)]
             self.head_k, self.head_b = w["head/kernel"], w["head/bias"]
         except KeyError as exc:
             raise ModelFolderError(f"weights are missing array {exc}; the model folder is incomplete") from None
-        u = cfg.units
-        for i, r in enumerate(self.recurrent):
-            expected = (u, (4 if cfg.cell == "lstm" else 3) * u)
-            if r.shape != expected:
-                raise ModelFolderError(f"layer {i}: recurrent kernel {r.shape} does not match config {expected}")
+        if first.shape[0] != vocab_size:
+            raise ModelFolderError(f"weights expect a vocabulary of {first.shape[0]}, vocab.json has {vocab_size}")
+        for i, r in enumerate(recurrent):
+            if r.shape != (u, gates * u):
+                raise ModelFolderError(f"layer {i}: recurrent kernel {r.shape} does not match config "
+                                       f"{(u, gates * u)}")
+        if cfg.cell == "lstm":
+            # Keras order (i, f, g, o) -> (i, f, o, g); halve the three sigmoid gates
+            order = np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
+            scale = np.r_[np.full(3 * u, 0.5), np.ones(u)].astype(np.float32)
+            prep = lambda m: m[..., order] * scale  # noqa: E731
+            kernels = [prep(k) for k in kernels]
+            recurrent = [prep(r) for r in recurrent]
+            biases = [prep(b) for b in biases]
+            # the bias joins the input projection once, not every step
+            self.table0 = np.vstack([kernels[0] + biases[0], biases[0][None]])
+            self.stacked = [None] + [np.vstack([kernels[i], recurrent[i]]) for i in range(1, cfg.layers)]
+            self.stacked_b = [None] + biases[1:]
+        else:
+            scale = np.r_[np.full(2 * u, 0.5), np.ones(u)].astype(np.float32)
+            kernels = [k * scale for k in kernels]
+            recurrent = [r * scale for r in recurrent]
+            biases = [b * scale for b in biases]  # (2, 3u): input bias, recurrent bias
+            self.table0 = np.vstack([kernels[0] + biases[0][0], biases[0][0][None]])
+            self.kernels = [None] + kernels[1:]
+            self.b_in = [b[0] for b in biases]
+        self.recurrent = recurrent
+        self.b_rec = [b[1] if cfg.cell == "gru" else None for b in biases]
+        # row `vocab_size` of table0 is the input projection of an all-zero x (id -1)
 
     def zero_state(self, batch: int) -> list[tuple[np.ndarray, ...]]:
         z = lambda: np.zeros((batch, self.cfg.units), np.float32)  # noqa: E731
@@ -56,35 +79,41 @@ class NumpyStepper:
         """ids (batch,) int -> (logits (batch, vocab) float32, new state)."""
         ids = np.asarray(ids)
         rows = np.where(ids < 0, self.vocab_size, ids)
-        x_proj = self.table0[rows]
+        u = self.cfg.units
         new_state = []
         h = None
         for i in range(self.cfg.layers):
-            if i > 0:
-                x_proj = h @ self.kernels[i]
             if self.cfg.cell == "lstm":
                 h_prev, c_prev = state[i]
-                z = x_proj + h_prev @ self.recurrent[i] + self.biases[i]
-                u = self.cfg.units
-                i_g = _sigmoid(z[:, :u])
-                f_g = _sigmoid(z[:, u:2 * u])
-                g = np.tanh(z[:, 2 * u:3 * u])
-                o_g = _sigmoid(z[:, 3 * u:])
-                c = f_g * c_prev + i_g * g
-                h = o_g * np.tanh(c)
+                if i == 0:
+                    z = self.table0[rows]
+                    z += h_prev @ self.recurrent[0]
+                else:
+                    z = np.concatenate([h, h_prev], axis=1) @ self.stacked[i]
+                    z += self.stacked_b[i]
+                np.tanh(z, out=z)
+                sig = z[:, :3 * u]
+                sig *= 0.5
+                sig += 0.5  # now σ of the (i, f, o) gates
+                c = sig[:, u:2 * u] * c_prev
+                c += sig[:, :u] * z[:, 3 * u:]
+                h = np.tanh(c)
+                h *= sig[:, 2 * u:3 * u]
                 new_state.append((h, c))
             else:
                 (h_prev,) = state[i]
-                u = self.cfg.units
-                b_in, b_rec = self.biases[i][0], self.biases[i][1]
-                xz = x_proj + b_in
-                hz = h_prev @ self.recurrent[i] + b_rec
-                z_g = _sigmoid(xz[:, :u] + hz[:, :u])
-                r_g = _sigmoid(xz[:, u:2 * u] + hz[:, u:2 * u])
+                xz = self.table0[rows] if i == 0 else h @ self.kernels[i] + self.b_in[i]
+                hz = h_prev @ self.recurrent[i]
+                hz += self.b_rec[i]
+                zr = np.tanh(xz[:, :2 * u] + hz[:, :2 * u])
+                zr *= 0.5
+                zr += 0.5
+                z_g, r_g = zr[:, :u], zr[:, u:]
                 hh = np.tanh(xz[:, 2 * u:] + r_g * hz[:, 2 * u:])
-                h = z_g * h_prev + (1.0 - z_g) * hh
+                h = hh + z_g * (h_prev - hh)  # = z h_prev + (1 - z) hh
                 new_state.append((h,))
-        logits = h @ self.head_k + self.head_b
+        logits = h @ self.head_k
+        logits += self.head_b
         return logits, new_state
 
     def select(self, state, keep: np.ndarray):

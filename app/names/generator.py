@@ -110,8 +110,12 @@ class NameGenerator:
             if not keep.any():
                 break
             live, ids, state = live[keep], nxt[keep], st.select(state, keep)
-        chars = self.codec.vocab.tokens
-        return [prefix + "".join(chars[i] for i in row[len(prefix):] if i >= 0) for row in out]
+        # one fixed-width unicode string per row: '' (a NUL code point) after the end is stripped by numpy
+        if prefix:
+            out[:, : len(prefix)] = self.codec.vocab.encode(prefix)
+        table = np.array([t if i >= self.codec.vocab.n_special else "" for i, t in
+                          enumerate(self.codec.vocab.tokens)] + [""], dtype="<U1")
+        return table[out].view(f"<U{max_len}")[:, 0].tolist()
 
     def generate(self, n: int = 10, temperature: float = 1.0, **kwargs) -> list[str]:
         """Convenience: names only. Keyword options as in GenerateOptions (top_k/top_p/greedy go to sampling)."""
