@@ -61,6 +61,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(func=cmd_evaluate)
 
+    r = sub.add_parser("report", help="quality report: novelty, lengths, bigram distance at several temperatures")
+    r.add_argument("--model", default=DEFAULT_MODEL)
+    r.add_argument("-n", type=int, default=1000, help="samples per temperature (default 1000)")
+    r.add_argument("--temperatures", default="0.5,0.8,1.0,1.2", help="comma-separated (default 0.5,0.8,1.0,1.2)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out-dir", default="outputs/reports")
+    r.add_argument("--update-card", action="store_true", help="add the figures to the model's card.json")
+    r.set_defaults(func=cmd_report)
+
 
 def cmd_train(args) -> int:
     import dataclasses
@@ -124,4 +133,21 @@ def cmd_evaluate(args) -> int:
           f"perplexity {v['perplexity']:.3f}")
     print(f"  novelty       {nov['new']}/{nov['samples']} samples new ({100 * nov['new_fraction']:.1f} %), "
           f"{nov['unique']} unique ({100 * nov['unique_fraction']:.1f} %) at temperature 1.0")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from app.errors import OptionError
+    from app.names.report import run_report
+
+    try:
+        temps = tuple(float(t) for t in args.temperatures.split(",") if t.strip())
+    except ValueError:
+        raise OptionError(f"--temperatures must be numbers separated by commas, got {args.temperatures!r}") from None
+    folder, report = run_report(args.model, args.n, temps, args.seed, args.out_dir, args.update_card)
+    for r in report["by_temperature"]:
+        print(f"T={r['temperature']}: {r['new']}/{r['samples']} new, {r['unique']} unique, "
+              f"bigram JS {r['bigram_js_bits']:.4f} bits (real vs real "
+              f"{report['real_vs_real']['bigram_js_bits']:.4f})")
+    print(f"report written to {folder}")
     return 0
