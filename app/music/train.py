@@ -1,0 +1,287 @@
+"""Train, resume and fine-tune melody models: corpus token pieces -> whole-sequence Keras model -> model folder.
+
+Data layout (the course's, on whole sequences): a piece [s0 .. sn-1] becomes X = [x0, s0 .. sn-2] (x0 = id -1,
+the zero input) and Y = [s0 .. sn-1], then X/Y are cut into chunks of `tx` steps (stride `tx`, the last chunk
+padded with weight 0). A chunk that starts inside a piece starts from zero state, as the course's windows do.
+Training runs the fast form (`app.core.model.build_model`: LSTM(return_sequences=True) + Dense), whose weights are
+the document's LSTM_cell/densor weights (see app.music.models).
+
+Checkpoints: after every epoch the whole model folder `out` is saved (atomically) with card["status"] =
+"training" and the epoch count, so an interrupted run (Ctrl-C) leaves the last finished epoch as a usable model;
+`resume=True` continues from it (weights, history and epoch count; the Adam moments restart). At the end the best
+epoch (lowest validation loss; early stopping) is saved with status "done".
+
+Evaluation (`evaluate_pieces`) scores whole validation pieces with the numpy stepper on the same tokens as the
+n-gram baselines of app.core.ngram: a piece [s0 .. sn] is scored on s1 .. sn (each given everything before it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from app.core.folder import load_model_folder, now_iso, save_model_folder
+from app.core.modelconfig import ModelConfig, TrainConfig
+from app.core.sampling import log_softmax
+from app.core.vocab import Vocabulary
+from app.errors import DataError, ModelFolderError, OptionError
+
+# The shipped folk model's settings (see BENCHMARKS.md for how they were chosen and what they reach).
+DEFAULT_MODEL = ModelConfig(cell="lstm", units=256, layers=1, dropout=0.0, input="onehot")
+DEFAULT_TRAIN = TrainConfig(epochs=24, batch_size=32, learning_rate=3e-3, lr_decay=0.92, clipnorm=1.0, patience=4,
+                            seed=0, val_fraction=0.1)
+DEFAULT_TX = 256
+MAX_TX = 4096
+
+
+# --- data ----------------------------------------------------------------------------------------------------------
+def sequence_chunks(pieces: Sequence[np.ndarray], tx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pieces of ids -> X, Y int32 and W float32, all (chunks, tx); see the module docstring."""
+    if not 1 <= tx <= MAX_TX:
+        raise OptionError(f"--tx must be 1..{MAX_TX} steps, got {tx}")
+    xs, ys, ws = [], [], []
+    for p in pieces:
+        p = np.asarray(p, np.int32)
+        if p.size == 0:
+            continue
+        x = np.concatenate([[-1], p[:-1]]).astype(np.int32)
+        n = len(p)
+        m = math.ceil(n / tx) * tx
+        xp = np.zeros(m, np.int32)
+        yp = np.zeros(m, np.int32)
+        wp = np.zeros(m, np.float32)
+        xp[:n], yp[:n], wp[:n] = x, p, 1.0
+        xs.append(xp.reshape(-1, tx))
+        ys.append(yp.reshape(-1, tx))
+        ws.append(wp.reshape(-1, tx))
+    if not xs:
+        raise DataError("no training data: every piece is empty")
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+def evaluate_pieces(stepper, pieces: Sequence[np.ndarray], batch: int = 256) -> dict:
+    """Held-out NLL (nats/step), perplexity and next-step accuracy on s1..sn of each piece (n-gram convention)."""
+    pieces = [np.asarray(p, np.int64) for p in pieces if len(p) >= 2]
+    if not pieces:
+        raise DataError("no validation piece has 2 or more steps to score")
+    order = np.argsort([len(p) for p in pieces])
+    total, correct, count = 0.0, 0, 0
+    for i in range(0, len(order), batch):
+        group = [pieces[j] for j in order[i:i + batch]]
+        length = max(len(p) for p in group)
+        x = np.zeros((len(group), length), np.int64)
+        y = np.zeros((len(group), length), np.int64)
+        w = np.zeros((len(group), length), bool)
+        for r, p in enumerate(group):
+            x[r, 0] = -1
+            x[r, 1:len(p)] = p[:-1]
+            y[r, :len(p)] = p
+            w[r, 1:len(p)] = True  # s0 is not scored (n-gram convention)
+        lp = log_softmax(stepper.run(x).astype(np.float64))
+        picked = np.take_along_axis(lp, y[..., None], axis=-1)[..., 0]
+        total -= float(picked[w].sum())
+        correct += int((lp.argmax(-1) == y)[w].sum())
+        count += int(w.sum())
+    nll = total / count
+    return {"nll_nats_per_step": nll, "nll_bits_per_step": nll / math.log(2), "perplexity": math.exp(nll),
+            "accuracy": correct / count, "steps": count, "pieces": len(pieces)}
+
+
+def map_vocab(corpus_vocab: Vocabulary, model_vocab: Vocabulary) -> np.ndarray | None:
+    """Id map corpus -> model (None when identical). Error if the corpus has a token the model lacks."""
+    if corpus_vocab.tokens == model_vocab.tokens:
+        return None
+    missing = [t for t in corpus_vocab.tokens if t not in model_vocab]
+    if missing:
+        raise ModelFolderError(
+            f"the corpus vocabulary ({corpus_vocab.describe(60)}) has tokens the model does not know: "
+            f"{', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''} (model: {model_vocab.describe(60)}); "
+            f"rebuild the corpus with the model's pitch range (python -m app music corpus --min-pitch/--max-pitch) "
+            f"or train a new model without --from")
+    return np.array([model_vocab.id(t) for t in corpus_vocab.tokens], np.int32)
+
+
+def corpus_fingerprint(pieces: Sequence[np.ndarray]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in pieces:
+        a = np.asarray(p, np.int32)
+        h.update(len(a).to_bytes(8, "little"))
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+# --- training ------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class MusicData:
+    """What training needs from a corpus: token pieces, vocabulary and grid metadata."""
+
+    train: list[np.ndarray]
+    val: list[np.ndarray]
+    vocab: Vocabulary
+    codec: dict  # {"min_pitch", "max_pitch", "steps_per_quarter", "qpm", "time_signature"}
+    source: dict  # {"corpus": path, "sha256": ..., ...} recorded in the model card
+
+
+def _card(out: Path, data: MusicData, model_cfg, train_cfg, tx, history, status, seconds, metrics=None,
+          parent=None) -> dict:
+    val_loss = history.get("val_loss", [])
+    return {
+        "name": out.name, "domain": "music", "status": status, "created": now_iso(),
+        "command": " ".join(sys.argv) if sys.argv else "",
+        "corpus": {**data.source, "train_pieces": len(data.train), "val_pieces": len(data.val),
+                   "train_steps": int(sum(len(p) for p in data.train)),
+                   "val_steps": int(sum(len(p) for p in data.val)),
+                   "tokens_sha256": corpus_fingerprint(list(data.train) + list(data.val))},
+        "model": dataclasses.asdict(model_cfg), "train": {**dataclasses.asdict(train_cfg), "tx": tx},
+        "fine_tuned_from": parent,
+        "epochs_done": len(history.get("loss", [])),
+        "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
+        "history": history,
+        "metrics": metrics or {},
+        "train_seconds": round(seconds, 1),
+    }
+
+
+def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAULT_MODEL,
+                train_cfg: TrainConfig = DEFAULT_TRAIN, *, tx: int = DEFAULT_TX, resume: bool = False,
+                from_model: str | Path | None = None, log_dir: str | Path | None = None, progress: bool = True,
+                baselines: bool = True, hooks: Sequence = ()) -> dict:
+    """Train (or resume, or fine-tune `from_model`) on `data`, checkpointing `out` each epoch. Returns the card."""
+    out = Path(out)
+    if resume and from_model is not None:
+        raise OptionError("use either --resume (continue an interrupted run in --out) or --from (fine-tune)")
+    vocab, train_p, val_p = data.vocab, list(data.train), list(data.val)
+    if not train_p:
+        raise DataError("the corpus has no training pieces")
+    if not val_p:
+        raise DataError("the corpus has no validation pieces; rebuild it with a validation split")
+    init_weights, history, parent = None, {}, None
+    if resume:
+        try:
+            folder = load_model_folder(out, domain="music")
+        except ModelFolderError as exc:
+            raise ModelFolderError(f"cannot resume: {exc}") from None
+        if folder.vocab.tokens != vocab.tokens:
+            raise ModelFolderError(f"cannot resume {out}: its vocabulary ({folder.vocab.describe(40)}) differs from "
+                                   f"the corpus ({vocab.describe(40)})")
+        model_cfg = folder.model_config
+        history = {k: list(v) for k, v in folder.card.get("history", {}).items()}
+        init_weights, parent = folder.weights, folder.card.get("fine_tuned_from")
+        tx = int(folder.config.get("train", {}).get("tx", tx))
+    elif from_model is not None:
+        folder = load_model_folder(from_model, domain="music")
+        spq_model = folder.config.get("codec", {}).get("steps_per_quarter")
+        if spq_model is not None and spq_model != data.codec.get("steps_per_quarter"):
+            raise ModelFolderError(f"{from_model} uses {spq_model} steps per quarter, the corpus "
+                                   f"{data.codec.get('steps_per_quarter')}; rebuild the corpus with "
+                                   f"--steps-per-quarter {spq_model}")
+        idmap = map_vocab(vocab, folder.vocab)
+        if idmap is not None:
+            train_p = [idmap[p] for p in train_p]
+            val_p = [idmap[p] for p in val_p]
+        vocab = folder.vocab
+        model_cfg = folder.model_config
+        init_weights = folder.weights
+        codec_meta = dict(folder.config.get("codec", {}))
+        data = dataclasses.replace(data, train=train_p, val=val_p, vocab=vocab,
+                                   codec={**data.codec, "min_pitch": codec_meta.get("min_pitch"),
+                                          "max_pitch": codec_meta.get("max_pitch")})
+        parent = {"path": str(from_model), "name": folder.card.get("name"),
+                  "corpus_sha256": folder.card.get("corpus", {}).get("sha256")}
+    epochs_done = len(history.get("loss", []))
+    if epochs_done >= train_cfg.epochs:
+        raise OptionError(f"{out} has already run {epochs_done} epochs; ask for more with --epochs "
+                          f"(> {epochs_done}) to resume")
+
+    xy_train = sequence_chunks(train_p, tx)
+    xy_val = sequence_chunks(val_p, tx)
+
+    from app.core.model import build_model, export_weights, import_weights
+    from app.core.train import EpochHook, fit
+
+    model = build_model(model_cfg, vocab.size, seed=train_cfg.seed)
+    if init_weights is not None:
+        import_weights(model, model_cfg, init_weights)
+    config = {"domain": "music", "model": dataclasses.asdict(model_cfg),
+              "train": {**dataclasses.asdict(train_cfg), "tx": tx}, "codec": data.codec}
+    t0 = time.perf_counter()
+    prior_seconds = 0.0
+
+    def checkpoint(epoch: int, logs: dict) -> None:
+        for k, v in logs.items():
+            history.setdefault(k, []).append(float(v))
+        card = _card(out, data, model_cfg, train_cfg, tx, history, "training",
+                     prior_seconds + time.perf_counter() - t0, parent=parent)
+        save_model_folder(out, keras_model=model, weights=export_weights(model, model_cfg), vocab=vocab,
+                          config=config, card=card)
+
+    try:
+        fit(model, xy_train, xy_val, train_cfg, log_dir=log_dir, initial_epoch=epochs_done, progress=progress,
+            hooks=[EpochHook(checkpoint), *hooks])
+    except KeyboardInterrupt:
+        done = len(history.get("loss", []))
+        print(f"\ninterrupted: {done} finished epoch(s) saved in {out}" +
+              (f"; continue with --resume --out {out}" if done else ""), file=sys.stderr)
+        raise
+    seconds = time.perf_counter() - t0
+    weights = export_weights(model, model_cfg)  # best epoch (early stopping restores it)
+
+    from app.core.stepper import NumpyStepper
+
+    stepper = NumpyStepper(weights, model_cfg, vocab.size)
+    metrics = {"validation": evaluate_pieces(stepper, val_p)}
+    if baselines:
+        from app.core.ngram import fit_baselines
+
+        metrics["baselines"] = fit_baselines(train_p, val_p, vocab.size)
+    card = _card(out, data, model_cfg, train_cfg, tx, history, "done", seconds, metrics, parent)
+    save_model_folder(out, keras_model=model, weights=weights, vocab=vocab, config=config, card=card)
+    return card
+
+
+# --- from a corpus folder ------------------------------------------------------------------------------------------
+def load_music_data(corpus: str | Path) -> MusicData:
+    """A corpus folder built by `python -m app music corpus` -> MusicData (pieces, vocabulary, grid metadata)."""
+    from app.music.corpus import load_corpus
+
+    c = load_corpus(corpus)
+    metas = list(c.train_meta) + list(c.val_meta)
+    sigs = [tuple(m["time_signature"]) for m in metas] or [(4, 4)]
+    qpms = [float(m["qpm"]) for m in metas] or [120.0]
+    codec = {"min_pitch": c.codec.min_pitch, "max_pitch": c.codec.max_pitch,
+             "steps_per_quarter": c.steps_per_quarter,
+             "time_signature": list(max(set(sigs), key=sigs.count)),  # the most common one
+             "qpm": float(np.median(qpms))}
+    corpus_file = Path(corpus) / "corpus.npz" if Path(corpus).is_dir() else Path(corpus)
+    from app.core.folder import file_sha256
+
+    source = {"path": str(corpus), "sha256": file_sha256(corpus_file),
+              "build_key": c.meta.get("build_key"), "sources": c.meta.get("config", {}).get("sources")
+              or c.report.get("sources")}
+    return MusicData(train=c.train, val=c.val, vocab=c.vocab, codec=codec, source=source)
+
+
+def evaluate_model(model: str | Path, corpus: str | Path, baselines: bool = True) -> dict:
+    """Held-out metrics of a model folder on a corpus's validation pieces, next to n-gram baselines on the same
+    tokens (the corpus vocabulary is mapped onto the model's; unknown tokens are an error)."""
+    folder = load_model_folder(model, domain="music")
+    data = load_music_data(corpus)
+    idmap = map_vocab(data.vocab, folder.vocab)
+    train_p = data.train if idmap is None else [idmap[p] for p in data.train]
+    val_p = data.val if idmap is None else [idmap[p] for p in data.val]
+    if not val_p:
+        raise DataError(f"corpus {corpus} has no validation pieces")
+    report = {"model": str(model), "corpus": str(corpus), "model_metrics": evaluate_pieces(folder.stepper(), val_p)}
+    if baselines:
+        from app.core.ngram import fit_baselines
+
+        report["baselines"] = fit_baselines(train_p, val_p, folder.vocab.size)
+    return report
