@@ -130,6 +130,17 @@ def test_skyline_keeps_top_voice():
               (70, 7, 9)]  # 76 ended at 7: a lower note may start again
     assert skyline(chords) == [(67, 0, 2), (72, 4, 5), (76, 5, 6), (76, 6, 7), (70, 7, 9)]
     assert skyline([(60, 0, 4), (62, 2, 3)]) == [(60, 0, 2), (62, 2, 3)]
+    assert skyline([(60, 0, 2), (60, 0, 4), (62, 2, 3)]) == [(60, 0, 2), (62, 2, 3)]  # unison double stop
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(40, 90), st.integers(0, 30), st.integers(1, 8)), max_size=40))
+def test_skyline_output_is_a_valid_monophonic_line(raw):
+    """Any polyphony (chords, unisons, overlaps) reduces to notes that Melody.from_notes accepts."""
+    line = skyline([(p, s, s + d) for p, s, d in raw])
+    assert all(e > s for _, s, e in line)
+    assert all(a[2] <= b[1] for a, b in zip(line, line[1:]))
+    assert Melody.from_notes(line).notes() == line
 
 
 def test_split_at_silences_and_shift_to_zero():

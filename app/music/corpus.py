@@ -41,7 +41,7 @@ from app.music.codec import MelodyCodec, window_ids
 from app.music.melody import ExtractConfig, extract_melodies
 from app.music.sources import DEFAULT_SOURCES, SourceFile, Skip, find_files, read_file
 
-BUILD_VERSION = "melody-corpus-1"  # bump when reading/extraction/encoding changes: invalidates every cache
+BUILD_VERSION = "melody-corpus-3"  # bump when reading/extraction/encoding changes: invalidates every cache
 CORPUS_FILE = "corpus.npz"
 DEFAULT_OUT = "data/corpora/default"
 

@@ -196,6 +196,9 @@ def skyline(notes: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]
     line: list[list[int]] = []
     sounding: list[tuple[int, int]] = []  # (pitch, end) of every note seen, kept or not, still sounding
     for p, s, e in sorted(notes, key=lambda n: (n[1], -n[0])):
+        if line and line[-1][1] == s:
+            sounding.append((p, e))
+            continue  # same onset as the line's note, which sorts first: this one is lower or a unison double
         sounding = [(q, qe) for q, qe in sounding if qe > s and q != p]  # a re-struck key ends its old note
         higher = any(q > p for q, _ in sounding)
         sounding.append((p, e))
