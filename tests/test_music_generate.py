@@ -187,3 +187,21 @@ def test_cli_generates_without_tensorflow(tiny_model, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "app", *args[:-2], "--out-dir", str(tmp_path / "x"),
                           "--temperature", "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "temperature" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_generate_falls_back_to_builtin_synth_when_fluidsynth_fails(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(synth, "fluidsynth_available", lambda: ("/bin/false", "/nonexistent.sf2"))
+    res = generate(req(tiny_model, tmp_path, n=2, bars=1, seed=4, png=False))
+    assert [r["synth"] for r in res] == ["builtin", "builtin"]
+    for r in res:
+        assert synth.rms(synth.read_wav(r["wav"])[0]) > 1e-3
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left behind
+
+
+@pytest.mark.skipif(synth.fluidsynth_available() is None, reason="fluidsynth or the GM SoundFont is not installed")
+def test_generate_uses_fluidsynth_when_installed(tiny_model, tmp_path):
+    res = generate(req(tiny_model, tmp_path, n=2, bars=1, seed=4))
+    assert [r["synth"] for r in res] == ["fluidsynth", "fluidsynth"]
+    assert all(synth.read_wav(r["wav"])[1] == 44100 for r in res)
+    (b,) = generate(req(tiny_model, tmp_path / "b", bars=1, seed=4, synth="builtin"))
+    assert b["synth"] == "builtin"

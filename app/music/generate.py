@@ -26,6 +26,7 @@ from app.music.sampler import MAX_STEPS, MelodyOptions, generate_ids
 DEFAULT_MODEL_DIR = "models/folk"
 DEFAULT_OUT_DIR = "outputs/music"
 MAX_BARS = 256
+MAX_PARALLEL_RENDERS = 8  # FluidSynth processes started at once; later melodies render one by one
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,14 @@ def write_outputs(ids: np.ndarray, codec, *, out_dir, spq: int, time_signature, 
     folder = ensure_dir(out_dir)
     stamp = timestamp()
     suffixes = (".mid", ".wav", ".png")
-    results = []
+    step_s = 60.0 / (qpm * spq)
+    results, renders = [], []
+    tools = None
+    if wav and synth != "builtin":
+        from app.music.synth import fluidsynth_available
+
+        tools = fluidsynth_available()
+    # 1. every .mid, starting the FluidSynth renders in the background (a few at a time)
     for k, row in enumerate(ids, start=1):
         melody = codec.decode(row, steps_per_quarter=spq, qpm=qpm, time_signature=time_signature, program=program)
         notes = melody.notes()
@@ -176,20 +184,34 @@ def write_outputs(ids: np.ndarray, codec, *, out_dir, spq: int, time_signature, 
         write_midi(melody, mid)
         info = {"mid": str(mid), "steps": int(len(row)), "primer_steps": primer_steps, "notes": len(notes),
                 "ids": [int(i) for i in row]}
-        step_s = 60.0 / (qpm * spq)
         if wav:
-            from app.music.synth import write_wav
+            info["wav"] = str(stem.with_name(stem.name + ".wav"))
+        results.append((info, stem, notes))
+    if tools:
+        from app.music.synth import FluidRender
 
-            path = stem.with_name(stem.name + ".wav")
-            timed = [(p, s * step_s, e * step_s, 90) for p, s, e in notes]
-            info["wav"], info["synth"] = str(path), write_wav(timed, path, mid, engine=synth)
-        if png:
-            from app.music.pianoroll import render_png
+        renders = [FluidRender(info["mid"], info["wav"], tools) if k < MAX_PARALLEL_RENDERS else None
+                   for k, (info, _, _) in enumerate(results)]
+    # 2. piano rolls while FluidSynth works
+    if png:
+        from app.music.pianoroll import render_png
 
+        for k, (info, stem, notes) in enumerate(results, start=1):
             path = stem.with_name(stem.name + ".png")
             render_png([(p, s / spq, e / spq) for p, s, e in notes], path,
                        beats_per_bar=4.0 * time_signature[0] / time_signature[1], primer_end=primer_steps / spq,
                        title=f"{title} #{k}  ({len(notes)} notes, {qpm:g} qpm)")
             info["png"] = str(path)
-        results.append(info)
-    return results
+    # 3. WAVs: finish the renders; any that failed or were silent (or were not started) use write_wav
+    if wav:
+        from app.music.synth import write_wav
+
+        for k, (info, _, notes) in enumerate(results):
+            tried = bool(renders) and renders[k] is not None
+            if tried and renders[k].finish():
+                info["synth"] = "fluidsynth"
+                continue
+            timed = [(p, s * step_s, e * step_s, 90) for p, s, e in notes]
+            engine = "builtin" if tried or not tools else synth
+            info["synth"] = write_wav(timed, info["wav"], info["mid"], engine=engine)
+    return [info for info, _, _ in results]

@@ -93,29 +93,45 @@ def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
 
 
+class FluidRender:
+    """One FluidSynth render running in the background: start it, do other work, then `finish()`."""
+
+    def __init__(self, midi_path: str | Path, wav_path: str | Path, tools: tuple[str, str],
+                 sample_rate: int = 44100):
+        binary, sf2 = tools
+        self.wav_path = Path(wav_path)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.wav_path.name}.", suffix=".wav", dir=self.wav_path.parent)
+        os.close(fd)
+        try:
+            self.proc = subprocess.Popen([binary, "-ni", "-q", "-g", "0.8", "-r", str(sample_rate), "-T", "wav",
+                                          "-F", self.tmp, sf2, str(midi_path)], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            self.proc = None
+
+    def finish(self, timeout: float = 60.0) -> bool:
+        """Wait; True if a non-silent WAV is now at wav_path (moved there atomically)."""
+        try:
+            if self.proc is None or self.proc.wait(timeout=timeout) != 0 or os.path.getsize(self.tmp) <= 44:
+                return False
+            samples, _ = read_wav(self.tmp)
+            if rms(samples) < SILENCE_RMS:
+                return False
+            os.replace(self.tmp, self.wav_path)
+            return True
+        except (OSError, subprocess.SubprocessError, DataError, wave.Error, EOFError):
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+            return False
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+
+
 def render_fluidsynth(midi_path: str | Path, wav_path: str | Path, tools: tuple[str, str],
                       sample_rate: int = 44100, timeout: float = 60.0) -> bool:
     """Render with FluidSynth into wav_path (atomically). True if it produced a non-silent WAV."""
-    binary, sf2 = tools
-    wav_path = Path(wav_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{wav_path.name}.", suffix=".wav", dir=wav_path.parent)
-    os.close(fd)
-    try:
-        proc = subprocess.run([binary, "-ni", "-q", "-g", "0.8", "-r", str(sample_rate), "-T", "wav", "-F", tmp,
-                               sf2, str(midi_path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=timeout)
-        if proc.returncode != 0 or os.path.getsize(tmp) <= 44:
-            return False
-        samples, _ = read_wav(tmp)
-        if rms(samples) < SILENCE_RMS:
-            return False
-        os.replace(tmp, wav_path)
-        return True
-    except (OSError, subprocess.SubprocessError, DataError, wave.Error, EOFError):
-        return False
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return FluidRender(midi_path, wav_path, tools, sample_rate).finish(timeout)
 
 
 def write_wav(notes: Sequence[Note], wav_path: str | Path, midi_path: str | Path | None = None,
