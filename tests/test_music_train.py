@@ -210,3 +210,44 @@ def test_retrain_on_a_midi_folder_end_to_end(tmp_path):
             str(tmp_path / "out"))
     assert sorted(f.suffix for f in (tmp_path / "out").iterdir()) == [".mid", ".png", ".wav"]
     assert "notes" in p.stderr
+
+
+def test_cli_train_evaluate_and_vocab_mismatch(tmp_path, capsys):
+    """MIDI files written in code -> corpus -> `music train` -> `music evaluate`; a corpus whose vocabulary the
+    model lacks is a one-line error (exit 2) for both --from and evaluate."""
+    pytest.importorskip("keras")
+    from app.cli import main
+    from app.music.melody import Melody
+    from app.music.midi_io import write_midi
+
+    rng = np.random.default_rng(0)
+    midi = tmp_path / "midi"
+    midi.mkdir()
+    for k in range(12):
+        pitches = 60 + rng.choice([0, 2, 4, 5, 7, 9, 11, 12], size=16)
+        notes = [(int(p), 4 * i, 4 * i + 3) for i, p in enumerate(pitches)]
+        write_midi(Melody.from_notes(notes, qpm=100.0), midi / f"tune{k:02d}.mid")
+    assert main(["music", "corpus", "--source", str(midi), "--out", str(tmp_path / "a"), "--jobs", "1",
+                 "--quiet"]) == 0
+    assert main(["music", "corpus", "--source", str(midi), "--out", str(tmp_path / "b"), "--jobs", "1", "--quiet",
+                 "--min-pitch", "30"]) == 0
+    capsys.readouterr()
+    rc = main(["music", "train", "--corpus", str(tmp_path / "a"), "--out", str(tmp_path / "m"), "--units", "8",
+               "--tx", "32", "--epochs", "1", "--batch-size", "8", "--quiet", "--logdir", str(tmp_path / "tb")])
+    assert rc == 0
+    assert "saved" in capsys.readouterr().out
+    assert main(["music", "evaluate", "--model", str(tmp_path / "m"), "--corpus", str(tmp_path / "a")]) == 0
+    text = capsys.readouterr().out
+    assert "LSTM model" in text and "interpolated 1-5-gram" in text and "bigram" in text
+    assert main(["music", "evaluate", "--model", str(tmp_path / "m"), "--corpus", str(tmp_path / "a"),
+                 "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["model_metrics"]["steps"] == sum(r["tokens"] for r in rep["baselines"]) / 4  # same tokens
+    for args in (["train", "--corpus", str(tmp_path / "b"), "--from", str(tmp_path / "m"), "--out",
+                  str(tmp_path / "m2"), "--quiet"],
+                 ["evaluate", "--model", str(tmp_path / "m"), "--corpus", str(tmp_path / "b")]):
+        assert main(["music", *args]) == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]  # the one-line error
+        assert last.startswith("error:") and "does not know" in last
+    assert main(["music", "generate", "--model", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
