@@ -60,7 +60,10 @@ def make_dataset(data: Arrays, batch_size: int, shuffle: bool, seed: int) -> tf.
     ds = tf.data.Dataset.from_tensor_slices((x.astype(np.int32), y.astype(np.int32), w.astype(np.float32)))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    # Keras averages the weighted loss over all (batch x time) cells, padding included; rescaling W so it averages
+    # to 1 in each batch makes the reported loss the mean NLL per real token (nats/token), as users expect.
+    ds = ds.batch(batch_size).map(lambda x, y, w: (x, y, w / tf.maximum(tf.reduce_mean(w), 1e-9)))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def compile_model(model: keras.Model, tcfg: TrainConfig, steps_per_epoch: int) -> None:

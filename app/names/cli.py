@@ -23,6 +23,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--units", type=int)
     t.add_argument("--layers", type=int)
     t.add_argument("--dropout", type=float)
+    t.add_argument("--recurrent-dropout", type=float)
     t.add_argument("--input", choices=("onehot", "embedding"))
     t.add_argument("--embed-dim", type=int)
     t.add_argument("--batch-size", type=int)
@@ -80,7 +81,7 @@ def cmd_train(args) -> int:
     def pick(cfg, names):
         return dataclasses.replace(cfg, **{k: getattr(args, k) for k in names if getattr(args, k) is not None})
 
-    model_cfg: ModelConfig = pick(M, ("cell", "units", "layers", "dropout", "input", "embed_dim"))
+    model_cfg: ModelConfig = pick(M, ("cell", "units", "layers", "dropout", "recurrent_dropout", "input", "embed_dim"))
     train_cfg: TrainConfig = pick(T, ("epochs", "batch_size", "learning_rate", "patience", "val_fraction", "seed"))
     out = Path(args.out)
     log_dir = args.logdir or str(Path("runs") / out.name)

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from app import __version__
-from app.core.folder import file_sha256, now_iso, save_model_folder
+from app.core.folder import command_line, file_sha256, now_iso, save_model_folder
 from app.core.metrics import masked_nll, nll_summary
 from app.core.modelconfig import ModelConfig, TrainConfig
 from app.names.codec import NameCodec, read_names, split_names
 
 # The shipped dinosaur model's settings (chosen on the validation split; see BENCHMARKS.md).
-DEFAULT_MODEL = ModelConfig(cell="lstm", units=128, layers=1, dropout=0.2, input="onehot")
-DEFAULT_TRAIN = TrainConfig(epochs=80, batch_size=32, learning_rate=5e-3, lr_decay=0.97, clipnorm=1.0, patience=10)
+DEFAULT_MODEL = ModelConfig(cell="lstm", units=128, layers=1, dropout=0.4, recurrent_dropout=0.3,
+                            input="embedding", embed_dim=32)
+DEFAULT_TRAIN = TrainConfig(epochs=150, batch_size=32, learning_rate=3e-3, lr_decay=0.98, clipnorm=1.0,
+                            patience=15)
 
 
 def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig = DEFAULT_MODEL,
@@ -56,7 +57,7 @@ def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig 
         "domain": "names",
         "created": now_iso(),
         "app_version": __version__,
-        "command": " ".join(sys.argv) if sys.argv else "",
+        "command": command_line(),
         "data": {"file": Path(data).name, "sha256": file_sha256(data), "names": len(names),
                  "train_names": len(train_names), "val_names": len(val_names), "lowercase": lowercase},
         "model": dataclasses.asdict(model_cfg),
