@@ -118,6 +118,7 @@ def save_model_folder(path: str | Path, *, keras_model, weights: dict[str, np.nd
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is meant to be shared like any other
     except OSError as exc:
         raise OutputError(f"cannot write model folder {str(dest)!r}: {exc.strerror}") from None
     try:
