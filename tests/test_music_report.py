@@ -1,0 +1,166 @@
+"""Music quality report: held-out halves, length matching, report contents, plots, CLI and card (no TensorFlow).
+
+The model is a small random-weight LSTM run by the numpy stepper; the corpus is built from MIDI files written here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.core.modelconfig import ModelConfig
+from app.core.stepper import NumpyStepper
+from app.music.features import FEATURES, set_features
+from app.music.report import (MusicModel, build_report, generate_melodies, heldout_halves, target_lengths,
+                              to_markdown, write_plots)
+from tests.music_fixtures import TUNE, melody_midi, write
+
+UNITS = 12
+
+
+def random_weights(vocab: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {"rnn_0/kernel": rng.normal(0, 0.5, (vocab, 4 * UNITS)),
+            "rnn_0/recurrent_kernel": rng.normal(0, 0.5, (UNITS, 4 * UNITS)),
+            "rnn_0/bias": np.zeros(4 * UNITS), "head/kernel": rng.normal(0, 1.0, (UNITS, vocab)),
+            "head/bias": np.r_[2.0, 0.5, np.zeros(vocab - 2)]}  # mostly holds, like real melodies
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    from app.music.corpus import build_corpus
+
+    root = tmp_path_factory.mktemp("report")
+    src = root / "src"
+    for k in range(12):  # the tune in three keys, each with its own ending
+        notes = [(p + k % 3, on, off) for p, on, off in TUNE]
+        notes += [(p + 2 + k, on + 18, off + 18) for p, on, off in TUNE[: 4 + k % 6]]
+        write(src, f"song{k:02d}.mid", melody_midi(notes))
+    out = root / "corpus"
+    build_corpus([str(src)], out, val_fraction=0.34, seed=0, jobs=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(corpus_dir):
+    from app.music.corpus import load_corpus
+
+    return load_corpus(corpus_dir)
+
+
+@pytest.fixture(scope="module")
+def model(corpus) -> MusicModel:
+    cfg = ModelConfig(cell="lstm", units=UNITS, layers=1, input="onehot")
+    return MusicModel(Path("random-model"), NumpyStepper(random_weights(corpus.codec.size), cfg, corpus.codec.size),
+                      corpus.codec, 4, (4, 4))
+
+
+def test_heldout_halves_split_by_piece_and_lengths_match_half_a(corpus):
+    a, b = heldout_halves(corpus, seed=0)
+    assert len(a.events) + len(b.events) == len(corpus.val) and a.events and b.events
+    assert not set(a.names) & set(b.names)
+    assert heldout_halves(corpus, seed=0)[0].names == a.names
+    lengths = [len(e) for e in a.events]
+    got = target_lengths(lengths, 2 * len(lengths) + 1, seed=0)
+    assert sorted(got[:len(lengths)].tolist()) == sorted(lengths)  # every length of A once, then again
+    assert sorted(got[len(lengths):2 * len(lengths)].tolist()) == sorted(lengths)
+
+
+def test_generation_is_seeded_and_has_the_requested_lengths(model):
+    lengths = [5, 40, 17, 70, 3]
+    one = generate_melodies(model, lengths, 1.0, seed=4)
+    two = generate_melodies(model, lengths, 1.0, seed=4)
+    assert [len(r) for r in one] == lengths
+    assert all(np.array_equal(x, y) for x, y in zip(one, two))
+    assert not all(np.array_equal(x, y) for x, y in zip(one, generate_melodies(model, lengths, 1.0, seed=5)))
+
+
+def test_report_contents_and_plots(model, corpus, tmp_path):
+    report, samples = build_report(model, corpus, n=6, temperatures=(0.8, 1.0), seed=0)
+    assert [r["temperature"] for r in report["by_temperature"]] == [0.8, 1.0]
+    rr = report["real_vs_real"]
+    assert set(rr["distances"]) == set(FEATURES)
+    for r in report["by_temperature"]:
+        assert r["melodies"] == 6 and set(r["distances"]) == set(FEATURES) == set(r["ratios"])
+        for f in FEATURES:
+            d = r["distances"][f]
+            assert d is None or 0 <= d <= 1
+            if d is not None and rr["distances"][f]:
+                assert r["ratios"][f] == pytest.approx(d / rr["distances"][f])
+        c = r["copy"]
+        assert c["ngram_n"] == 8 and c["longest_run_notes_max"] >= c["longest_run_notes_median"] >= 0
+        assert c["ngram_copy_rate"] is None or 0 <= c["ngram_copy_rate"] <= 1
+        assert len(r["copy_per_melody"]["longest_run_notes"]) == 6
+    # held-out tunes are variations of the training tunes: the yardstick copies a lot
+    assert rr["copy"]["ngram_copy_rate"] > 0.3
+    a, b = heldout_halves(corpus, 0)
+    real = set_features(a.events + b.events, 4, a.bar_steps + b.bar_steps)
+    assert rr["means"]["in_scale_rate"] == pytest.approx(np.nanmean(real["in_scale_rate"]))
+    g = report["goals"]
+    assert g["temperature"] == 1.0 and len(g["features_within_ratio"]) + len(g["features_over_ratio"]) <= len(FEATURES)
+    json.dumps(report, allow_nan=False)  # strict JSON: no NaN anywhere
+    md = to_markdown(report)
+    assert md.startswith("# Music report") and "| in_scale_rate |" in md and "## Goals at T = 1.0" in md
+    paths = write_plots(report, samples, tmp_path)
+    assert {p.name for p in paths} == {"features.png", "histograms.png", "distances.png", "tradeoff.png",
+                                       "pianorolls.png"}
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert len(list((tmp_path / "rolls").glob("*.png"))) == 2 * min(3, len(samples["real_a"].events))
+
+
+def test_bad_options(model, corpus):
+    from app.errors import OptionError
+
+    with pytest.raises(OptionError, match="-n"):
+        build_report(model, corpus, n=0)
+    with pytest.raises(OptionError, match="temperatures"):
+        build_report(model, corpus, n=2, temperatures=(0.0,))
+    other = MusicModel(model.path, model.stepper, model.codec, 12, (4, 4))
+    with pytest.raises(OptionError, match="steps per quarter"):
+        build_report(other, corpus, n=2)
+
+
+class _StubKeras:
+    """Stands in for the Keras model when writing a folder: the report reads only weights.npz (numpy path)."""
+
+    def save(self, path):
+        Path(path).write_bytes(b"placeholder: this test never loads model.keras")
+
+
+def test_cli_writes_report_and_updates_the_card(corpus, corpus_dir, tmp_path, capsys):
+    from app.core.folder import load_model_folder, save_model_folder
+
+    folder = tmp_path / "m"
+    cfg = {"domain": "music", "model": {"cell": "lstm", "units": UNITS, "layers": 1, "input": "onehot"},
+           "codec": {"min_pitch": corpus.codec.min_pitch, "max_pitch": corpus.codec.max_pitch,
+                     "steps_per_quarter": 4, "time_signature": [4, 4], "qpm": 120.0}}
+    save_model_folder(folder, keras_model=_StubKeras(), weights=random_weights(corpus.codec.size), vocab=corpus.vocab,
+                      config=cfg, card={"name": "m", "corpus": {"path": str(corpus_dir)}})
+    out = tmp_path / "reports"
+    code = main(["music", "report", "--model", str(folder), "-n", "4", "--temperatures", "1.0,1.2",
+                 "--out-dir", str(out), "--update-card", "--quiet"])
+    assert code == 0
+    (rep,) = out.iterdir()
+    assert rep.name.endswith("-music")
+    report = json.loads((rep / "report.json").read_text())
+    assert report["corpus"] == str(corpus_dir)  # taken from the model card
+    assert (rep / "report.md").read_text().startswith("# Music report")
+    assert len(list(rep.glob("*.png"))) >= 3 and list((rep / "examples").glob("*.mid"))
+    card = load_model_folder(folder).card
+    assert card["report"]["samples_per_temperature"] == 4
+    assert [r["temperature"] for r in card["report"]["by_temperature"]] == [1.0, 1.2]
+    assert "copy_per_melody" not in card["report"]["by_temperature"][0]
+    printed = capsys.readouterr().out
+    assert "T=1.0:" in printed and "report written to" in printed
+
+    for args, message in ((["-n", "0"], "-n must be"), (["--temperatures", "a,b"], "--temperatures"),
+                          (["--corpus", str(tmp_path / "nope")], "no corpus")):
+        assert main(["music", "report", "--model", str(folder), "--out-dir", str(out), "--quiet", *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert main(["music", "report", "--model", str(tmp_path / "missing"), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err
