@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from app.music.melody import HOLD, OFF, Melody, estimate_key
+from app.music.melody import Melody, estimate_key
 
 SCALAR_FEATURES = ("pitch_count", "pitch_range", "avg_interval", "avg_ioi", "note_density", "in_scale_rate",
                    "repetition")

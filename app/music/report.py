@@ -358,6 +358,7 @@ def write_plots(report: dict, samples: dict, folder: Path) -> list[Path]:
     ax2 = ax1.twinx()
     med = [np.nanmedian([v if v is not None else np.nan for v in r["ratios"].values()]) for r in rows]
     ax2.plot(temps, med, "x--", color="C3", label="median distance ratio")
+    ax2.set_ylim(bottom=0)
     ax2.set_ylabel("median distance / real-vs-real")
     h1, l1 = ax1.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
@@ -476,10 +477,10 @@ def to_markdown(report: dict) -> str:
         lines.append(copy_row(f"generated, T = {r['temperature']}", r["copy"], r["melodies"]))
     g = report.get("goals")
     if g:
+        rated = len(g["features_within_ratio"]) + len(g["features_over_ratio"])
         lines += ["", f"## Goals at T = {g['temperature']} (targets, not test assertions)", "",
                   f"- feature distance <= {g['distance_ratio_goal']} x real vs real: "
-                  f"{len(g['features_within_ratio'])} of {len(g['features_within_ratio']) + len(g['features_over_ratio'])}"
-                  f" features" + (f"; over: {', '.join(g['features_over_ratio'])}" if g["features_over_ratio"] else ""),
+                  f"{len(g['features_within_ratio'])} of {rated} features" + (f"; over: {', '.join(g['features_over_ratio'])}" if g["features_over_ratio"] else ""),
                   f"- in-scale rate within {GOAL_IN_SCALE_POINTS:g} points of the real data: "
                   f"{'met' if g['in_scale_met'] else 'not met'} ({_num(g['in_scale_gap_points'], 1)} points)",
                   f"- <= {100 * GOAL_NGRAM_COPY:g} % of generated {n}-grams found in training: "
