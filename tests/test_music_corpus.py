@@ -51,6 +51,7 @@ def test_mixed_folder_builds_with_the_right_counts(tmp_path):
     assert sum(r["vocabulary"]["usage"].values()) == r["tokens"]
     assert json.loads((out / "report.json").read_text()) == r
     assert r["content_hash"]["build"] and not list(out.glob(".*"))  # no temporary files left behind
+    assert (out / "corpus.npz").stat().st_mode & 0o044  # readable by others, like any output
 
     c = load_corpus(out)
     assert len(c.train) == 6 and len(c.val) == 2 and all(a.dtype == np.int32 for a in c.train + c.val)

@@ -370,6 +370,9 @@ def _save_npz(path: Path, arrays: dict, meta: dict, report: dict) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, meta_json=np.array(json.dumps(meta)), report_json=np.array(json.dumps(report)), **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a corpus is shared like any other file
         os.replace(tmp, path)
     except BaseException:
         try:
