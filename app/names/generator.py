@@ -15,6 +15,7 @@ import numpy as np
 from app.core.config import check_range
 from app.core.folder import ModelFolder, load_model_folder
 from app.core.metrics import novelty
+from app.core.parallel import map_chunks
 from app.core.sampling import SamplingOptions, sample_next
 from app.errors import OptionError
 from app.names.codec import BOS_ID, EOS_ID, PAD_ID, NameCodec, normalise
@@ -82,8 +83,16 @@ class NameGenerator:
     # --- the loop -------------------------------------------------------------------------------------------
     def sample(self, batch: int, rng: np.random.Generator, sampling: SamplingOptions = SamplingOptions(),
                prefix: str = "", min_len: int = 1, max_len: int = 30) -> list[str]:
-        """`batch` names in one batched loop; every name starts with `prefix`, has min_len..max_len chars."""
+        """`batch` names; every name starts with `prefix`, has min_len..max_len chars.
+
+        Large batches run as fixed-size chunks on all cores (app.core.parallel); same rng state, same names.
+        """
         prefix = self._prepare(prefix, "prefix")
+        return map_chunks(lambda size, r: self._sample_batch(size, r, sampling, prefix, min_len, max_len), batch, rng)
+
+    def _sample_batch(self, batch: int, rng: np.random.Generator, sampling: SamplingOptions, prefix: str,
+                      min_len: int, max_len: int) -> list[str]:
+        """One batched step loop over `batch` rows (prefix already normalised and checked)."""
         st = self.stepper
         state = st.zero_state(batch)
         ids = np.full(batch, BOS_ID, np.int32)
