@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -34,11 +35,19 @@ def unique_stem(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path:
     return candidate
 
 
+@functools.cache  # os.umask can only be read by setting it: do that once, not while threads write files
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write to a temporary file beside `path`, then rename: readers never see half a file."""
     p = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes the file private; outputs are ordinary files
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, p)
