@@ -91,6 +91,8 @@ def generate_ids(stepper, note_pitch: np.ndarray, options: MelodyOptions,
     if primer.size and (primer.min() < 0 or primer.max() >= stepper.vocab_size):
         raise OptionError(f"primer ids must be in 0..{stepper.vocab_size - 1}")
     allowed = constraint_mask(note_pitch, options.key, options.min_pitch, options.max_pitch)
+    if allowed.all():
+        allowed = None  # no constraint: skip the masking work at every step
     n, steps = options.n, options.steps
     if options.beam > 1:
         from app.core.beam import beam_search
