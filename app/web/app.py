@@ -310,8 +310,9 @@ def build_app(config: WebConfig | None = None, queue=None):
                         m_model = gr.Dropdown(music_models, value=_default(music_models, "folk"), label="Model",
                                               allow_custom_value=True,
                                               elem_id="music-model")
-                        m_count = gr.Slider(1, MAX_MELODIES, value=1, step=1, label="How many melodies")
-                        m_bars = gr.Slider(1, MAX_WEB_BARS, value=8, step=1, label="Bars")
+                        m_count = gr.Slider(1, MAX_MELODIES, value=1, step=1, label="How many melodies",
+                                            elem_id="music-count")
+                        m_bars = gr.Slider(1, MAX_WEB_BARS, value=8, step=1, label="Bars", elem_id="music-bars")
                         m_temp = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
                         m_key = gr.Dropdown(list(KEYS), value="any", allow_custom_value=True, label="Key",
                                             info="note-ons stay in this key/scale (e.g. 'F# minor', 'E dorian')")
@@ -346,7 +347,9 @@ def build_app(config: WebConfig | None = None, queue=None):
             with gr.Tab("Retrain", id="retrain"):
                 with gr.Row():
                     with gr.Column(scale=1):
-                        r_files = gr.File(label=f"MIDI files or a .zip ({cfg.limits.describe()})",
+                        r_files = gr.File(label=f"MIDI files (.mid, .midi) or a .zip of them: at most "
+                                                f"{cfg.limits.max_files} files, "
+                                                f"{cfg.limits.max_file_bytes / (1 << 20):g} MB each",
                                           file_count="multiple", type="filepath", elem_id="retrain-files")
                         r_name = gr.Textbox(label="Name of the new model", placeholder="my-tunes", max_length=60,
                                             elem_id="retrain-name")

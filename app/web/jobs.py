@@ -75,7 +75,7 @@ class Job:
             self.stage = f"training: epoch {event.get('epoch')} of {event.get('epochs', self.epochs)} finished"
         elif kind == "done":
             self.result = {k: v for k, v in event.items() if k != "event"}
-            self.stage = "done"
+            self.stage = "model saved; finishing"
         elif kind == "error":
             self.message = str(event.get("message", "training failed"))
 
@@ -351,7 +351,9 @@ def train_job(spec: dict) -> dict:
                          progress=False, use_cache=False)
     report = built.report
     skipped = [[s.get("source"), s.get("reason"), s.get("detail")] for s in report["skipped"]["items"]]
-    emit("corpus", summary=format_summary(built), kept=report["pieces"]["kept"],
+    summary = format_summary(built).replace(str(job_dir / "corpus"), "corpus")
+    summary = summary.replace(spec["upload_dir"], "the upload")  # no server paths on the page
+    emit("corpus", summary=summary, kept=report["pieces"]["kept"],
          segments=report["pieces"]["segments"], skipped=skipped)
     data = load_music_data(job_dir / "corpus")
     if not data.val:
