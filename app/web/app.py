@@ -347,10 +347,9 @@ def build_app(config: WebConfig | None = None, queue=None):
             with gr.Tab("Retrain", id="retrain"):
                 with gr.Row():
                     with gr.Column(scale=1):
-                        r_files = gr.File(label=f"MIDI files (.mid, .midi) or a .zip of them: at most "
-                                                f"{cfg.limits.max_files} files, "
-                                                f"{cfg.limits.max_file_bytes / (1 << 20):g} MB each",
-                                          file_count="multiple", type="filepath", elem_id="retrain-files")
+                        r_files = gr.File(label="MIDI files or a .zip of them", file_count="multiple",
+                                          type="filepath", elem_id="retrain-files")
+                        gr.Markdown(f"Accepted: {cfg.limits.describe()}.", elem_id="retrain-limits")
                         r_name = gr.Textbox(label="Name of the new model", placeholder="my-tunes", max_length=60,
                                             elem_id="retrain-name")
                         base_choices = [NEW_MODEL] + music_models

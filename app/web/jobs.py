@@ -351,8 +351,8 @@ def train_job(spec: dict) -> dict:
                          progress=False, use_cache=False)
     report = built.report
     skipped = [[s.get("source"), s.get("reason"), s.get("detail")] for s in report["skipped"]["items"]]
-    summary = format_summary(built).replace(str(job_dir / "corpus"), "corpus")
-    summary = summary.replace(spec["upload_dir"], "the upload")  # no server paths on the page
+    summary = format_summary(built).replace(str(job_dir / "corpus"), "of your files")
+    summary = summary.replace(spec["upload_dir"], "your uploaded files")  # no server paths on the page
     emit("corpus", summary=summary, kept=report["pieces"]["kept"],
          segments=report["pieces"]["segments"], skipped=skipped)
     data = load_music_data(job_dir / "corpus")
