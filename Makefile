@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Debian packages some features use (WAV through FluidSynth; browser tests). Installed when missing and we are root.
-APT_PACKAGES ?=
+APT_PACKAGES ?= fluidsynth fluid-soundfont-gm chromium
 
 .PHONY: install system-deps test demo bench web clean
 
@@ -31,9 +31,16 @@ test: install system-deps
 
 demo: install system-deps
 	$(PY) -m app names generate -n 12
+	$(PY) -m app music generate -n 1 --bars 8 --seed 1
 
-bench: install
+web: install system-deps
+	$(PY) -m app web
+
+bench: install system-deps
 	$(PY) bench/names.py
+	$(PY) bench/music.py
+	$(PY) bench/corpus.py
+	$(PY) bench/web.py
 
 clean:
 	rm -rf $(VENV) outputs/names outputs/music outputs/reports

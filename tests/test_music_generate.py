@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.sampling import SamplingOptions
 from app.errors import DataError, ModelFolderError, OptionError
 from app.music import synth
 from app.music.codec import MelodyCodec

@@ -82,8 +82,9 @@ class ModelFolder:
 def load_model_folder(path: str | Path, domain: str | None = None) -> ModelFolder:
     p = Path(path)
     if not p.is_dir():
+        example = {"names": "models/dinos", "music": "models/folk"}.get(domain or "", "models/dinos")
         raise ModelFolderError(f"model folder {str(p)!r} does not exist; train one with `python -m app "
-                               f"{domain or 'names'} train` or pass an existing folder (e.g. models/dinos)")
+                               f"{domain or 'names'} train` or pass an existing folder (e.g. {example})")
     missing = [f for f in REQUIRED if not (p / f).is_file()]
     if missing:
         raise ModelFolderError(f"model folder {str(p)!r} is missing {', '.join(missing)}; expected "

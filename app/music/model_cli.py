@@ -5,7 +5,6 @@ Only argparse at import time; generation imports numpy/pretty_midi/matplotlib bu
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from app.core.folder import load_model_folder, now_iso, save_model_folder
+from app.core.folder import command_line, load_model_folder, now_iso, save_model_folder
 from app.core.modelconfig import ModelConfig, TrainConfig
 from app.core.sampling import log_softmax
 from app.core.vocab import Vocabulary
@@ -135,7 +135,7 @@ def _card(out: Path, data: MusicData, model_cfg, train_cfg, tx, history, status,
     val_loss = history.get("val_loss", [])
     return {
         "name": out.name, "domain": "music", "status": status, "created": now_iso(),
-        "command": " ".join(sys.argv) if sys.argv else "",
+        "command": command_line(),
         "corpus": {**data.source, "train_pieces": len(data.train), "val_pieces": len(data.val),
                    "train_steps": int(sum(len(p) for p in data.train)),
                    "val_steps": int(sum(len(p) for p in data.val)),

@@ -8,7 +8,6 @@ Distances are Jensen-Shannon divergences in bits (0 = identical distributions, 1
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
 

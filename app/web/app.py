@@ -20,7 +20,6 @@ import html
 import json
 import logging
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path

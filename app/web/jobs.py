@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from app.errors import AppError, DataError, ModelFolderError, OptionError
+from app.errors import AppError, DataError, OptionError
 from app.web.uploads import UploadLimits, collect_uploads, sanitize_model_name
 
 EVENT_PREFIX = "@@job "
@@ -330,7 +330,6 @@ def train_job(spec: dict) -> dict:
     import dataclasses
 
     from app.core.folder import load_model_folder
-    from app.core.modelconfig import ModelConfig
     from app.music.corpus import build_corpus, format_summary
     from app.music.melody import ExtractConfig
     from app.music.train import DEFAULT_MODEL, DEFAULT_TRAIN, DEFAULT_TX, load_music_data, train_music
