@@ -36,10 +36,11 @@ def unique_stem(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path:
 
 
 @functools.cache  # os.umask can only be read by setting it: do that once, not while threads write files
-def _umask() -> int:
+def file_mode() -> int:
+    """The mode an ordinary new file gets here (0o666 less the umask); temporary files start private."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
@@ -47,7 +48,7 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     p = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes the file private; outputs are ordinary files
+        os.fchmod(fd, file_mode())  # mkstemp makes the file private; outputs are ordinary files
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, p)

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from app.core.outputs import atomic_write
+from app.core.outputs import atomic_write, file_mode
 from app.errors import DataError
 
 SOUNDFONT_PATHS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
@@ -117,6 +117,7 @@ class FluidRender:
             samples, _ = read_wav(self.tmp)
             if rms(samples) < SILENCE_RMS:
                 return False
+            os.chmod(self.tmp, file_mode())  # mkstemp made it private
             os.replace(self.tmp, self.wav_path)
             return True
         except (OSError, subprocess.SubprocessError, DataError, wave.Error, EOFError):
