@@ -147,3 +147,16 @@ def save_model_folder(path: str | Path, *, keras_model, weights: dict[str, np.nd
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def update_card(path: str | Path, key: str, value: Any) -> None:
+    """Set card.json[key] = value in a model folder (atomic rewrite), e.g. a quality report's headline figures."""
+    from app.core.outputs import atomic_write
+
+    card_path = Path(path) / "card.json"
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelFolderError(f"cannot update {card_path}: {exc}") from None
+    card[key] = value
+    atomic_write(card_path, json.dumps(card, indent=1, ensure_ascii=False) + "\n")

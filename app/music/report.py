@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
+from app.core.folder import update_card as update_card_file
 from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
 from app.errors import DataError, OptionError
 from app.music.copying import TrainingIndex
@@ -528,8 +529,5 @@ def run_report(model: str | Path = "models/folk", corpus: str | Path | None = No
     atomic_write(folder / "report.json", json.dumps(report, indent=1))
     atomic_write(folder / "report.md", to_markdown(report))
     if update_card:
-        card_path = Path(model) / "card.json"
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        card["report"] = card_summary(report)
-        atomic_write(card_path, json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+        update_card_file(model, "report", card_summary(report))
     return folder, report

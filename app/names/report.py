@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from app.core.folder import update_card as update_card_file
 from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
 from app.errors import OptionError
 from app.names.evaluate import heldout_nll
@@ -160,11 +161,8 @@ def run_report(model: str | Path, n: int = 1000, temperatures: Sequence[float] =
     atomic_write(folder / "report.json", json.dumps(report, indent=1))
     atomic_write(folder / "report.md", to_markdown(report))
     if update_card:
-        card_path = Path(model) / "card.json"
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        card["report"] = {"heldout": report["heldout"], "real_vs_real": report["real_vs_real"],
-                          "by_temperature": [{k: v for k, v in r.items() if k != "examples"}
-                                             for r in report["by_temperature"]],
-                          "samples_per_temperature": n, "seed": seed}
-        atomic_write(card_path, json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+        update_card_file(model, "report", {
+            "heldout": report["heldout"], "real_vs_real": report["real_vs_real"],
+            "by_temperature": [{k: v for k, v in r.items() if k != "examples"} for r in report["by_temperature"]],
+            "samples_per_temperature": n, "seed": seed})
     return folder, report
