@@ -85,8 +85,9 @@ def test_oracle_matches_music_lstm_cell_and_densor():
     """The document's music structure: LSTM_cell(x, initial_state=[a, c]) one step at a time, then densor(a)."""
     n_values, n_a, m, T = 12, 6, 4, 6
     keras.utils.set_random_seed(1)
-    lstm_cell = keras.layers.LSTM(n_a, return_state=True)
-    densor = keras.layers.Dense(n_values, activation="softmax")
+    from app.music.models import make_layers
+
+    _, lstm_cell, densor = make_layers(n_a, n_values)  # the product's own shared layers
     rng = np.random.default_rng(1)
     lstm_cell.build((None, 1, n_values))
     densor.build((None, n_a))
