@@ -11,9 +11,12 @@ Caching: a build first hashes every source file. If `corpus.npz` was built from 
 same options it is reused untouched (the "cached" build: no parsing at all). Otherwise files whose per-file cache
 entry exists are not parsed again; the rest are parsed in a process pool (`jobs` processes).
 
-Split: train/validation by *piece* (an ABC tune, a MIDI file, a score), never by segment, so the segments of one
-piece are all on one side. Pieces are sorted by name, shuffled with numpy's default_rng(seed), and the first
-round(n * val_fraction) (at least 1 when there are >= 2 pieces and val_fraction > 0) go to validation.
+Split: train/validation by *tune family*, never by segment. A family is the set of pieces (ABC tunes, MIDI files,
+scores) linked by sharing a run of FAMILY_RUN consecutive melodic intervals (transposition-invariant): the same tune
+printed in two collections, or two settings of it, must not sit on both sides, or validation would score the model
+on tunes it was trained on. Families are ordered by their first piece name, shuffled with numpy's
+default_rng(seed), and taken for validation until round(n * val_fraction) pieces are reached (at least 1 piece
+when there are >= 2 families and val_fraction > 0).
 Augmented copies (ExtractConfig.augment) are made for training pieces only.
 """
 
@@ -42,6 +45,8 @@ from app.music.melody import ExtractConfig, extract_melodies
 from app.music.sources import DEFAULT_SOURCES, SourceFile, Skip, find_files, read_file
 
 BUILD_VERSION = "melody-corpus-3"  # bump when reading/extraction/encoding changes: invalidates every cache
+SPLIT_VERSION = "families-24"  # in the build key: a new split rule re-splits without re-parsing any file
+FAMILY_RUN = 24  # shared consecutive intervals that make two pieces one tune family (measured: families of <= 5)
 CORPUS_FILE = "corpus.npz"
 DEFAULT_OUT = "data/corpora/default"
 
@@ -125,14 +130,54 @@ class BuildResult:
     parsed_files: int = 0
 
 
-def _split(names: list[str], val_fraction: float, seed: int) -> set[str]:
-    """Names of validation pieces (see module docstring)."""
-    names = sorted(names)
-    if val_fraction <= 0 or len(names) < 2:
+def tune_families(pieces: Sequence[Sequence[np.ndarray]], run: int = FAMILY_RUN) -> list[int]:
+    """Family id per piece: pieces sharing `run` consecutive melodic intervals are one family (union-find).
+
+    pieces: per piece, its segments as token-id arrays (note-on ids are pitch + constant, so differences of
+    note-on ids are intervals in semitones; hold and rest tokens are skipped). Returns, for each piece, the index
+    of the first piece of its family.
+    """
+    parent = list(range(len(pieces)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first_owner: dict[bytes, int] = {}
+    for k, segments in enumerate(pieces):
+        for seg in segments:
+            notes = np.asarray(seg, np.int64)
+            intervals = np.diff(notes[notes >= 2])
+            if len(intervals) < run:
+                continue
+            windows = np.lib.stride_tricks.sliding_window_view(intervals.astype(np.int16), run)
+            for key in {w.tobytes() for w in windows}:
+                other = first_owner.setdefault(key, k)
+                a, b = find(k), find(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    return [find(k) for k in range(len(pieces))]
+
+
+def _split(names: list[str], families: list[int], val_fraction: float, seed: int) -> set[str]:
+    """Names of validation pieces: whole families, shuffled by seed (see module docstring)."""
+    members: dict[int, list[str]] = {}
+    for name, fam in zip(names, families):
+        members.setdefault(fam, []).append(name)
+    groups = sorted((sorted(g) for g in members.values()), key=lambda g: g[0])
+    if val_fraction <= 0 or len(groups) < 2:
         return set()
     n_val = min(max(1, int(round(len(names) * val_fraction))), len(names) - 1)
-    order = np.random.default_rng(seed).permutation(len(names))
-    return {names[i] for i in order[:n_val]}
+    val: set[str] = set()
+    for i in np.random.default_rng(seed).permutation(len(groups)):
+        if len(val) >= n_val:
+            break
+        if len(val) + len(groups[i]) >= len(names):
+            continue  # never put every piece on the validation side
+        val.update(groups[i])
+    return val
 
 
 def _reason_counts(skips: list[dict]) -> dict[str, int]:
@@ -172,7 +217,7 @@ def build_corpus(sources: Sequence[str] = DEFAULT_SOURCES, out: str | Path = DEF
     file_keys = [_sha(BUILD_VERSION, cfg_json, d) for d in digests]
     source_hash = _sha(BUILD_VERSION, *(f"{f.label}={d}" for f, d in zip(files, digests)),
                        *(f"{s.source}:{s.reason}" for s in find_skips))
-    build_key = _sha(source_hash, cfg_json, repr(val_fraction), repr(seed))
+    build_key = _sha(source_hash, cfg_json, repr(val_fraction), repr(seed), SPLIT_VERSION)
 
     corpus_file = out / CORPUS_FILE
     if use_cache and corpus_file.exists():
@@ -311,7 +356,8 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
         pieces_read += res["pieces_read"]
         out_of_range += res["out_of_range"]
         short += res["short_segments"]
-    val_names = _split([p["name"] for p in pieces], val_fraction, seed)
+    families = tune_families([p["segments"] for p in pieces])
+    val_names = _split([p["name"] for p in pieces], families, val_fraction, seed)
 
     seqs, split, piece_idx, shift = [], [], [], []
     for k, p in enumerate(pieces):
@@ -346,7 +392,9 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
         "tokens": int(lengths[original].sum()) if len(lengths) else 0,
         "notes_out_of_range": {"count": out_of_range, "action": config.out_of_range},
         "short_segments_dropped": short,
-        "split": {"val_fraction": val_fraction, "seed": seed,
+        "split": {"val_fraction": val_fraction, "seed": seed, "rule": SPLIT_VERSION,
+                  "families": len(set(families)),
+                  "pieces_in_shared_families": sum(n for n in Counter(families).values() if n > 1),
                   "train_pieces": len(pieces) - len(val_names), "val_pieces": len(val_names),
                   "train_segments": int(((split_arr == 0) & original).sum()),
                   "val_segments": int((split_arr == 1).sum()),
