@@ -33,3 +33,19 @@ def novelty(samples: list[str], train: set[str], val: set[str] | None = None) ->
     if val is not None:
         out["in_validation"] = sum(s in val and s not in train for s in samples)
     return out
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon divergence in bits between two non-negative vectors of the same support (normalised here)."""
+    p = np.asarray(p, float)
+    q = np.asarray(q, float)
+    if p.sum() <= 0 or q.sum() <= 0:
+        return float("nan")
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+
+    def kl(a, b):
+        nz = a > 0
+        return float((a[nz] * np.log2(a[nz] / b[nz])).sum())
+
+    return max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))

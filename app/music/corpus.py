@@ -37,7 +37,7 @@ from typing import Sequence
 import numpy as np
 
 from app.core.config import check_range, from_dict, to_dict
-from app.core.outputs import atomic_write, ensure_dir
+from app.core.outputs import atomic_write, ensure_dir, file_mode
 from app.core.vocab import Vocabulary
 from app.errors import DataError, ModelFolderError
 from app.music.codec import MelodyCodec, window_ids
@@ -418,9 +418,7 @@ def _save_npz(path: Path, arrays: dict, meta: dict, report: dict) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, meta_json=np.array(json.dumps(meta)), report_json=np.array(json.dumps(report)), **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a corpus is shared like any other file
+        os.chmod(tmp, file_mode())  # mkstemp makes it private; a corpus is shared like any other file
         os.replace(tmp, path)
     except BaseException:
         try:

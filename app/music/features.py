@@ -34,6 +34,8 @@ from typing import Sequence
 
 import numpy as np
 
+from app.core.metrics import js_divergence
+
 from app.music.melody import Melody, estimate_key
 
 SCALAR_FEATURES = ("pitch_count", "pitch_range", "avg_interval", "avg_ioi", "note_density", "in_scale_rate",
@@ -138,22 +140,6 @@ def set_features(pieces: Sequence[np.ndarray], steps_per_quarter: int, bar_steps
 
 
 # --- distances -----------------------------------------------------------------------------------------------------
-def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon divergence in bits between two non-negative vectors of the same support (normalised here)."""
-    p = np.asarray(p, float)
-    q = np.asarray(q, float)
-    if p.sum() <= 0 or q.sum() <= 0:
-        return float("nan")
-    p, q = p / p.sum(), q / q.sum()
-    m = 0.5 * (p + q)
-
-    def kl(a, b):
-        nz = a > 0
-        return float((a[nz] * np.log2(a[nz] / b[nz])).sum())
-
-    return max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))
-
-
 def kde(values: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
     """Gaussian kernel density estimate of `values` on `grid` (integrates to 1 over the real line)."""
     z = (grid[:, None] - np.asarray(values, float)[None, :]) / bandwidth

@@ -14,25 +14,13 @@ from typing import Sequence
 import numpy as np
 
 from app.core.folder import update_card as update_card_file
+from app.core.metrics import js_divergence
 from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
 from app.errors import OptionError
 from app.names.evaluate import heldout_nll
 from app.names.generator import NameGenerator, make_options
 
 TEMPERATURES = (0.5, 0.8, 1.0, 1.2)
-
-
-def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon divergence in bits between two (unnormalised) count vectors of the same support."""
-    p = p / p.sum()
-    q = q / q.sum()
-    m = 0.5 * (p + q)
-
-    def kl(a, b):
-        nz = a > 0
-        return float((a[nz] * np.log2(a[nz] / b[nz])).sum())
-
-    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
 def bigram_counts(names: Sequence[str], alphabet: str) -> np.ndarray:
