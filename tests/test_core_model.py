@@ -12,7 +12,8 @@ from app.core.sampling import softmax
     ModelConfig(cell="lstm", units=10, layers=2, input="embedding", embed_dim=6, dropout=0.3),
     ModelConfig(cell="gru", units=9, layers=2, input="onehot"),
     ModelConfig(cell="gru", units=7, layers=1, input="embedding", embed_dim=5),
-], ids=["lstm-onehot", "lstm2-embed", "gru2-onehot", "gru-embed"])
+    ModelConfig(cell="rnn", units=8, layers=2, input="embedding", embed_dim=4),
+], ids=["lstm-onehot", "lstm2-embed", "gru2-onehot", "gru-embed", "rnn2-embed"])
 def test_numpy_stepper_equals_keras_model(cfg):
     from app.core.model import build_model, export_weights
     from app.core.stepper import NumpyStepper
@@ -27,6 +28,19 @@ def test_numpy_stepper_equals_keras_model(cfg):
     stepper = NumpyStepper(export_weights(model, cfg), cfg, vocab)
     numpy_probs = softmax(stepper.run(ids))
     np.testing.assert_allclose(numpy_probs, keras_probs, atol=1e-5)
+
+
+def test_every_registered_cell_builds_and_an_unknown_cell_is_an_error():
+    from app.core.cells import CELLS, get_cell
+    from app.errors import OptionError
+
+    assert {"lstm", "gru", "rnn"} <= set(CELLS)
+    for name in CELLS:
+        assert ModelConfig(cell=name).cell == name
+    with pytest.raises(OptionError, match="unknown cell 'lstmm'.*lstm, gru, rnn"):
+        get_cell("lstmm")
+    with pytest.raises(OptionError, match="cell must be one of"):
+        ModelConfig(cell="transformer")
 
 
 def test_import_weights_is_the_inverse_of_export():

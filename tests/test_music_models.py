@@ -36,7 +36,7 @@ def random_ids(rng, batch, length):
     return ids
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_teacher_forced_probabilities_equal(cell):
     layers = doc_layers(cell, seed=3)
     dj = M.djmodel(TX, N_A, V, layers, cell=cell)

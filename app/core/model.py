@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from app.core.cells import get_cell
 from app.core.modelconfig import ModelConfig
 
 
@@ -32,8 +33,8 @@ class OneHot(keras.layers.Layer):
 
 
 def rnn_layer(cfg: ModelConfig, name: str, **kwargs):
-    cls = keras.layers.LSTM if cfg.cell == "lstm" else keras.layers.GRU
-    return cls(cfg.units, name=name, **kwargs)
+    """The Keras layer of the registered cell `cfg.cell` (app.core.cells), `cfg.units` wide."""
+    return get_cell(cfg.cell).layer_class()(cfg.units, name=name, **kwargs)
 
 
 def build_model(cfg: ModelConfig, vocab_size: int, seed: int = 0) -> keras.Model:
@@ -55,7 +56,8 @@ def build_model(cfg: ModelConfig, vocab_size: int, seed: int = 0) -> keras.Model
 def export_weights(model: keras.Model, cfg: ModelConfig) -> dict[str, np.ndarray]:
     """Keras model -> {"embed", "rnn_i/kernel", "rnn_i/recurrent_kernel", "rnn_i/bias", "head/kernel", "head/bias"}.
 
-    Keras gate order is kept: LSTM (i, f, c, o); GRU (z, r, h) with reset_after=True and bias shape (2, 3*units).
+    Keras gate order is kept (LSTM (i, f, c, o); GRU (z, r, h) with reset_after=True and bias shape (2, 3*units));
+    the registered cells' `prepare` turns them into the stepper's layout.
     """
     out: dict[str, np.ndarray] = {}
     if cfg.input == "embedding":

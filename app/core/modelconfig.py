@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core.cells import CELLS
 from app.core.config import check_choice, check_range
 
-CELLS = ("lstm", "gru")
 INPUTS = ("onehot", "embedding")
 
 
@@ -29,7 +29,7 @@ class ModelConfig:
     embed_dim: int = 32
 
     def __post_init__(self) -> None:
-        check_choice("cell", self.cell, CELLS)
+        check_choice("cell", self.cell, tuple(CELLS))
         check_choice("input", self.input, INPUTS)
         check_range("units", self.units, 1, 4096)
         check_range("layers", self.layers, 1, 8)

@@ -1,18 +1,17 @@
 """A numpy step loop over exported Keras weights: the fast, TensorFlow-free inference path.
 
-Equations (Keras conventions, x_t the input row, h/c the state, units u):
-  LSTM  z = x_t W + h U + b;  i, f, g, o = σ(z_i), σ(z_f), tanh(z_g), σ(z_o);  c' = f c + i g;  h' = o tanh(c')
-  GRU   (reset_after)  xz, xr, xh = x_t W + b_in;  hz, hr, hh = h U + b_rec
-        z = σ(xz + hz);  r = σ(xr + hr);  ĥ = tanh(xh + r hh);  h' = z h + (1 - z) ĥ
-The first layer's input is a token id, so x_t W is a row lookup in a table precomputed once (one-hot: W itself;
+The cell equations and their numpy steps live in the cell registry (`app.core.cells`); this module stacks layers.
+The first layer's input is a token id, so x_t W + b is a row lookup in a table precomputed once (one-hot: W itself;
 embedding: E W); id -1 selects an all-zero input (the course's x0 = zeros).
-Shapes: ids (batch,), logits (batch, vocab); state is a list with one (h, c) pair (LSTM) or (h,) (GRU) per layer.
+Shapes: ids (batch,), logits (batch, vocab); state is a list with one tuple per layer ((h, c) for an LSTM, (h,) for
+a GRU or SimpleRNN), each array (batch, units).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from app.core.cells import get_cell
 from app.core.modelconfig import ModelConfig
 from app.errors import ModelFolderError
 
@@ -20,17 +19,15 @@ from app.errors import ModelFolderError
 class NumpyStepper:
     """Runs the model of `cfg` one step at a time for a whole batch.
 
-    Speed (the cost is a few matrix products per step; the rest must not add passes over (batch, 4u) arrays):
-    the LSTM's gate columns are stored as (i, f, o, g) and the sigmoid columns (and GRU's z, r) are pre-scaled by
-    1/2, so σ(x) = ½ tanh(x/2) + ½ needs one tanh over the whole block instead of exp/divide per gate; layers
-    above the first multiply [h_below, h_prev] by the stacked [W; U] in one product.
+    Speed: the cost is a few matrix products per step; the cells' `prepare` reorders and pre-scales the weights
+    once so their `step` adds no passes over (batch, gates*u) arrays.
     """
 
     def __init__(self, weights: dict[str, np.ndarray], cfg: ModelConfig, vocab_size: int):
         self.cfg = cfg
+        self.cell = get_cell(cfg.cell)
         self.vocab_size = vocab_size
         u = cfg.units
-        gates = 4 if cfg.cell == "lstm" else 3
         try:
             w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
             k0 = w["rnn_0/kernel"]
@@ -44,74 +41,33 @@ class NumpyStepper:
         if first.shape[0] != vocab_size:
             raise ModelFolderError(f"weights expect a vocabulary of {first.shape[0]}, vocab.json has {vocab_size}")
         for i, r in enumerate(recurrent):
-            if r.shape != (u, gates * u):
+            if r.shape != (u, self.cell.gates * u):
                 raise ModelFolderError(f"layer {i}: recurrent kernel {r.shape} does not match config "
-                                       f"{(u, gates * u)}")
-        if cfg.cell == "lstm":
-            # Keras order (i, f, g, o) -> (i, f, o, g); halve the three sigmoid gates
-            order = np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
-            scale = np.r_[np.full(3 * u, 0.5), np.ones(u)].astype(np.float32)
-            prep = lambda m: np.ascontiguousarray(m[..., order] * scale)  # noqa: E731  (C order: faster products)
-            kernels = [prep(k) for k in kernels]
-            recurrent = [prep(r) for r in recurrent]
-            biases = [prep(b) for b in biases]
-            # the bias joins the input projection once, not every step
-            self.table0 = np.vstack([kernels[0] + biases[0], biases[0][None]])
-            self.stacked = [None] + [np.vstack([kernels[i], recurrent[i]]) for i in range(1, cfg.layers)]
-            self.stacked_b = [None] + biases[1:]
-        else:
-            scale = np.r_[np.full(2 * u, 0.5), np.ones(u)].astype(np.float32)
-            kernels = [np.ascontiguousarray(k * scale) for k in kernels]
-            recurrent = [np.ascontiguousarray(r * scale) for r in recurrent]
-            biases = [b * scale for b in biases]  # (2, 3u): input bias, recurrent bias
-            self.table0 = np.vstack([kernels[0] + biases[0][0], biases[0][0][None]])
-            self.kernels = [None] + kernels[1:]
-            self.b_in = [b[0] for b in biases]
-        self.recurrent = recurrent
-        self.b_rec = [b[1] if cfg.cell == "gru" else None for b in biases]
-        # row `vocab_size` of table0 is the input projection of an all-zero x (id -1)
+                                       f"{(u, self.cell.gates * u)} ({cfg.cell}, {u} units)")
+        self.layers = [self.cell.prepare(k, r, b, u) for k, r, b in zip(kernels, recurrent, biases)]
+        # row `vocab_size` of table0 is the input projection of an all-zero x (id -1); the bias joins it once
+        p0 = self.layers[0]
+        self.table0 = np.vstack([p0.kernel + p0.b_in, p0.b_in[None]])
 
     def zero_state(self, batch: int) -> list[tuple[np.ndarray, ...]]:
-        z = lambda: np.zeros((batch, self.cfg.units), np.float32)  # noqa: E731
-        return [(z(), z()) if self.cfg.cell == "lstm" else (z(),) for _ in range(self.cfg.layers)]
+        return [tuple(np.zeros((batch, self.cfg.units), np.float32) for _ in range(self.cell.states))
+                for _ in range(self.cfg.layers)]
 
     def step(self, ids: np.ndarray, state: list[tuple[np.ndarray, ...]]):
         """ids (batch,) int -> (logits (batch, vocab) float32, new state)."""
         ids = np.asarray(ids)
         rows = np.where(ids < 0, self.vocab_size, ids)
-        u = self.cfg.units
         new_state = []
         h = None
-        for i in range(self.cfg.layers):
-            if self.cfg.cell == "lstm":
-                h_prev, c_prev = state[i]
-                if i == 0:
-                    z = self.table0[rows]
-                    z += h_prev @ self.recurrent[0]
-                else:
-                    z = np.concatenate([h, h_prev], axis=1) @ self.stacked[i]
-                    z += self.stacked_b[i]
-                np.tanh(z, out=z)
-                sig = z[:, :3 * u]
-                sig *= 0.5
-                sig += 0.5  # now σ of the (i, f, o) gates
-                c = sig[:, u:2 * u] * c_prev
-                c += sig[:, :u] * z[:, 3 * u:]
-                h = np.tanh(c)
-                h *= sig[:, 2 * u:3 * u]
-                new_state.append((h, c))
+        for i, p in enumerate(self.layers):
+            if i == 0:
+                xz = self.table0[rows]  # fancy indexing copies: the cell may update it in place
             else:
-                (h_prev,) = state[i]
-                xz = self.table0[rows] if i == 0 else h @ self.kernels[i] + self.b_in[i]
-                hz = h_prev @ self.recurrent[i]
-                hz += self.b_rec[i]
-                zr = np.tanh(xz[:, :2 * u] + hz[:, :2 * u])
-                zr *= 0.5
-                zr += 0.5
-                z_g, r_g = zr[:, :u], zr[:, u:]
-                hh = np.tanh(xz[:, 2 * u:] + r_g * hz[:, 2 * u:])
-                h = hh + z_g * (h_prev - hh)  # = z h_prev + (1 - z) hh
-                new_state.append((h,))
+                xz = h @ p.kernel
+                xz += p.b_in
+            layer_state = self.cell.step(xz, state[i], p)
+            h = layer_state[0]
+            new_state.append(layer_state)
         logits = h @ self.head_k
         logits += self.head_b
         return logits, new_state

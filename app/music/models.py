@@ -27,6 +27,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from app.core.cells import cell_of_layer, get_cell
 from app.core.modelconfig import ModelConfig
 from app.errors import OptionError
 
@@ -68,27 +69,20 @@ class OneHotArgmax(keras.layers.Layer):
 def make_layers(n_a: int, n_values: int, cell: str = "lstm"):
     """The course's three shared (global) layers: reshapor, LSTM_cell, densor.
 
-    cell="gru" gives a GRU(n_a, return_state=True) in the same place (its state is [a] instead of [a, c])."""
-    if cell not in ("lstm", "gru"):
-        raise OptionError(f"cell must be lstm or gru, got {cell!r}")
+    cell: a registered cell (app.core.cells), e.g. "gru" gives a GRU(n_a, return_state=True) in the same place
+    (its state is [a] instead of [a, c])."""
+    layer_class = get_cell(cell).layer_class()
     reshapor = keras.layers.Reshape((1, n_values), name=RESHAPOR_NAME)
-    rnn = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
-    LSTM_cell = rnn(n_a, return_state=True, name=LSTM_CELL_NAME)
+    LSTM_cell = layer_class(n_a, return_state=True, name=LSTM_CELL_NAME)
     densor = keras.layers.Dense(n_values, activation="softmax", name=DENSOR_NAME)
     return reshapor, LSTM_cell, densor
 
 
-def _is_gru(cell_layer) -> bool:
-    return isinstance(cell_layer, keras.layers.GRU)
-
-
 def _cell_call(LSTM_cell, x, a, c):
-    """One step of the shared cell; returns (a, c) (for a GRU, c is a as well)."""
-    if _is_gru(LSTM_cell):
-        a, _ = LSTM_cell(x, initial_state=[a])
-        return a, a
-    a, _, c = LSTM_cell(x, initial_state=[a, c])
-    return a, c
+    """One step of the shared cell; returns (a, c) (for a one-state cell such as a GRU, c is a as well)."""
+    states = cell_of_layer(LSTM_cell).states
+    out = LSTM_cell(x, initial_state=[a, c][:states])
+    return (out[0], out[2]) if states == 2 else (out[0], out[0])
 
 
 def djmodel(Tx: int, n_a: int, n_values: int, layers=None, cell: str = "lstm") -> keras.Model:
@@ -162,7 +156,7 @@ def doc_targets(ids: np.ndarray, n_values: int) -> list[np.ndarray]:
 
 def fast_config(LSTM_cell) -> ModelConfig:
     """The ModelConfig of the fast form that holds exactly these weights."""
-    return ModelConfig(cell="gru" if _is_gru(LSTM_cell) else "lstm", units=int(LSTM_cell.units), layers=1,
+    return ModelConfig(cell=cell_of_layer(LSTM_cell).name, units=int(LSTM_cell.units), layers=1,
                        dropout=0.0, input="onehot")
 
 
@@ -187,7 +181,7 @@ def build_doc_layers(weights: dict[str, np.ndarray], cfg: ModelConfig, n_values:
         raise OptionError(f"the document form needs layers=1 and input=onehot, the model has layers={cfg.layers}, "
                           f"input={cfg.input}")
     reshapor, LSTM_cell, densor = make_layers(cfg.units, n_values, cfg.cell)
-    state = [keras.Input(shape=(cfg.units,))] * (1 if cfg.cell == "gru" else 2)
+    state = [keras.Input(shape=(cfg.units,))] * get_cell(cfg.cell).states
     LSTM_cell(keras.Input(shape=(1, n_values)), initial_state=state)
     densor.build((None, cfg.units))
     weights_to_doc(weights, LSTM_cell, densor)
