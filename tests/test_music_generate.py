@@ -13,7 +13,7 @@ import pytest
 from app.errors import DataError, ModelFolderError, OptionError
 from app.music import synth
 from app.music.codec import MelodyCodec
-from app.music.generate import GenerateRequest, generate
+from app.music.generate import generate_files
 from app.music.melody import Melody
 from app.music.midi_io import write_midi
 
@@ -46,8 +46,12 @@ def tiny_model(tmp_path_factory):
     return path
 
 
-def req(model, out, **kw):
-    return GenerateRequest(model=model, out_dir=out, **kw)
+def req(model, out, primer_pitches=None, **kw):
+    return dict(model=model, out_dir=out, primer=primer_pitches, **kw)
+
+
+def generate(kw):
+    return generate_files(**kw)
 
 
 def test_generate_writes_mid_wav_png_and_never_overwrites(tiny_model, tmp_path):
@@ -160,7 +164,7 @@ def test_bad_primers(tiny_model, tmp_path):
 @pytest.mark.parametrize("kw,match", [
     ({"bars": 0}, "bars"), ({"bars": 100000}, "bars"), ({"steps": -1}, "steps"), ({"steps": 5000}, "steps"),
     ({"bars": 2, "steps": 8}, "either"), ({"key": "H minor"}, "unknown key"), ({"qpm": 0}, "qpm"),
-    ({"program": 128}, "program"), ({"n": 0}, "number of outputs"),
+    ({"program": 128}, "program"), ({"n": 0}, "n must be in"),
 ])
 def test_bad_options(tiny_model, tmp_path, kw, match):
     with pytest.raises(OptionError, match=match):

@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,53 @@ def command_line() -> str:
     if argv and argv[0].endswith("__main__.py"):
         argv[0] = "python -m app"
     return " ".join(argv)
+
+
+def library_versions() -> dict[str, str | None]:
+    """Python, NumPy, TensorFlow and Keras versions (the imported modules' own, else the installed packages')."""
+    import platform
+    from importlib import metadata
+
+    def version(module: str, *dists: str) -> str | None:
+        mod = sys.modules.get(module)
+        if mod is not None and getattr(mod, "__version__", None):
+            return str(mod.__version__)
+        for dist in dists:
+            try:
+                return metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+        return None
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "tensorflow": version("tensorflow", "tensorflow", "tensorflow-cpu"), "keras": version("keras", "keras")}
+
+
+CARD_SCHEMA = 2
+
+
+def make_card(*, name: str, domain: str, status: str, data: dict, model: Any, train: dict, history: dict,
+              metrics: dict, seconds: float, parameters: int | None = None, **extra: Any) -> dict[str, Any]:
+    """The model card of both domains (card.json). `data` describes the training data (names: the file; music: the
+    corpus), `history` the per-epoch losses (nats/token), `metrics` the held-out figures. Extra keys go last."""
+    from app import __version__
+
+    val_loss = history.get("val_loss", [])
+    return {
+        "schema": CARD_SCHEMA, "name": name, "domain": domain, "status": status, "created": now_iso(),
+        "app_version": __version__, "versions": library_versions(), "command": command_line(),
+        "data": data, "model": model if isinstance(model, dict) else asdict(model), "train": train,
+        "parameters": parameters,
+        "epochs_done": len(history.get("loss", [])),
+        "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
+        "train_seconds": round(seconds, 1),
+        "history": history, "metrics": metrics, **extra,
+    }
+
+
+def card_data(card: dict) -> dict:
+    """The card's training-data record (schema 2 `data`; music cards before it called it `corpus`)."""
+    return card.get("data") or card.get("corpus") or {}
 
 
 def now_iso() -> str:

@@ -1,11 +1,15 @@
-"""Configs of the shared sequence model and its training (frozen, validated, no TensorFlow import)."""
+"""Configs of the shared sequence model and its training (frozen, validated, no TensorFlow import).
+
+Each field is declared once with its help text and bounds (`app.core.options.opt`): the same declaration makes the
+`train` commands' flags, the validation and the web controls' ranges.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from app.core.cells import CELLS
-from app.core.config import check_choice, check_range
+from app.core.options import opt, validate
 
 INPUTS = ("onehot", "embedding")
 
@@ -20,45 +24,38 @@ class ModelConfig:
     small data sets such as a few thousand names).
     """
 
-    cell: str = "lstm"
-    units: int = 128
-    layers: int = 1
-    dropout: float = 0.0
-    recurrent_dropout: float = 0.0
-    input: str = "onehot"
-    embed_dim: int = 32
+    cell: str = opt("lstm", "recurrent cell (app/core/cells.py)", choices=lambda: tuple(CELLS))
+    units: int = opt(128, "cell size n_a (units per layer)", lo=1, hi=4096)
+    layers: int = opt(1, "stacked recurrent layers", lo=1, hi=8)
+    dropout: float = opt(0.0, "dropout between layers and before the output, training only", lo=0.0, hi=1.0,
+                         hi_open=True)
+    recurrent_dropout: float = opt(0.0, "dropout on the recurrent state inside each cell (training only; slower)",
+                                   lo=0.0, hi=1.0, hi_open=True)
+    input: str = opt("onehot", "input layer: one-hot vectors (the course's) or a learned embedding", choices=INPUTS)
+    embed_dim: int = opt(32, "embedding size (with --input embedding)", lo=1, hi=4096)
 
     def __post_init__(self) -> None:
-        check_choice("cell", self.cell, tuple(CELLS))
-        check_choice("input", self.input, INPUTS)
-        check_range("units", self.units, 1, 4096)
-        check_range("layers", self.layers, 1, 8)
-        check_range("dropout", self.dropout, 0.0, 1.0, hi_open=True)
-        check_range("recurrent_dropout", self.recurrent_dropout, 0.0, 1.0, hi_open=True)
-        check_range("embed_dim", self.embed_dim, 1, 4096)
+        validate(self)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Adam with gradient-norm clipping; early stopping on validation loss restores the best epoch.
 
-    learning_rate decays by `lr_decay` every epoch (a schedule: Keras 3 removed Adam(decay=...)).
+    learning_rate decays by `lr_decay` every epoch (a schedule: Keras 3 removed Adam(decay=...)). time_limit_min:
+    no new epoch starts once this many minutes of training have passed (0 = no limit); the best epoch is kept.
     """
 
-    epochs: int = 60
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    lr_decay: float = 1.0
-    clipnorm: float = 1.0
-    patience: int = 8
-    seed: int = 0
-    val_fraction: float = 0.1
+    epochs: int = opt(60, "maximum epochs (early stopping may end sooner)", lo=1, hi=100000)
+    batch_size: int = opt(64, "sequences per batch", lo=1, hi=1 << 16)
+    learning_rate: float = opt(3e-3, "Adam learning rate", lo=0.0, hi=10.0, lo_open=True, flag=("--lr",))
+    lr_decay: float = opt(1.0, "learning-rate factor per epoch (0 < d <= 1)", lo=0.0, hi=1.0, lo_open=True)
+    clipnorm: float = opt(1.0, "gradient-norm clipping", lo=0.0, hi=1e6, lo_open=True)
+    patience: int = opt(8, "epochs without validation improvement before stopping", lo=1, hi=100000)
+    seed: int = opt(0, "split and initialisation seed", lo=0, hi=2**32 - 1)
+    val_fraction: float = opt(0.1, "share of the data held out for validation", lo=0.0, hi=0.9, lo_open=True)
+    time_limit_min: float = opt(0.0, "stop starting new epochs after this many minutes (0 = no limit)",
+                                lo=0.0, hi=1e6)
 
     def __post_init__(self) -> None:
-        check_range("epochs", self.epochs, 1, 100000)
-        check_range("batch_size", self.batch_size, 1, 1 << 16)
-        check_range("learning_rate", self.learning_rate, 0.0, 10.0, lo_open=True)
-        check_range("lr_decay", self.lr_decay, 0.0, 1.0, lo_open=True)
-        check_range("clipnorm", self.clipnorm, 0.0, None, lo_open=True)
-        check_range("patience", self.patience, 1, 100000)
-        check_range("val_fraction", self.val_fraction, 0.0, 0.9, lo_open=True)
+        validate(self)

@@ -9,27 +9,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.config import check_range
+from app.core.options import opt, validate
 from app.errors import OptionError
 
 
 @dataclass(frozen=True)
 class SamplingOptions:
-    """temperature > 0 divides the logits; top_k keeps the k most likely tokens (1 = greedy/argmax);
-    top_p keeps the smallest set whose probability reaches p (nucleus), 0 < p <= 1; greedy forces argmax."""
+    """How the next token is chosen from the logits (each field declared once: flag, bounds, web range)."""
 
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    greedy: bool = False
+    temperature: float = opt(1.0, "divides the logits; > 0, lower is safer, higher is wilder", lo=0.0, hi=100.0,
+                             lo_open=True)
+    top_k: int | None = opt(None, "sample among the k most likely tokens (1 = greedy)", lo=1, hi=1_000_000)
+    top_p: float | None = opt(None, "nucleus sampling: keep the smallest set reaching probability p, 0 < p <= 1",
+                              lo=0.0, hi=1.0, lo_open=True)
+    greedy: bool = opt(False, "argmax at every step (the document's choice)")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
-            raise OptionError(f"temperature must be > 0, got {self.temperature!r} (use greedy for argmax)")
-        if self.top_k is not None and (int(self.top_k) != self.top_k or self.top_k < 1):
-            raise OptionError(f"top-k must be an integer >= 1, got {self.top_k!r}")
-        if self.top_p is not None:
-            check_range("top-p", self.top_p, 0.0, 1.0, lo_open=True)
+        validate(self)
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -20,28 +20,52 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class ProgressBar(keras.callbacks.Callback):
-    """One tqdm bar over epochs, showing loss and validation loss (nats/token)."""
+    """A tqdm bar per epoch counting its batches (so the first feedback comes after one batch, not one epoch),
+    showing the running loss and, at the end of the epoch, the validation loss (nats/token)."""
 
-    def __init__(self, total_epochs: int, initial_epoch: int = 0, enabled: bool = True):
+    def __init__(self, total_epochs: int, steps_per_epoch: int, enabled: bool = True):
         super().__init__()
-        self.total, self.initial, self.enabled, self.bar = total_epochs, initial_epoch, enabled, None
+        self.total, self.steps, self.enabled, self.bar = total_epochs, steps_per_epoch, enabled, None
 
-    def on_train_begin(self, logs=None):
+    def on_epoch_begin(self, epoch, logs=None):
         if self.enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, initial=self.initial, unit="epoch", desc="training", leave=True)
+            self.bar = tqdm(total=self.steps, unit="batch", desc=f"epoch {epoch + 1}/{self.total}", leave=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            if batch % 10 == 0:
+                self.bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}", refresh=False)
+            self.bar.update(1)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.bar is not None:
             logs = logs or {}
             self.bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}",
                                  val=f"{logs.get('val_loss', float('nan')):.4f}")
-            self.bar.update(1)
-
-    def on_train_end(self, logs=None):
-        if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training after the epoch during which `minutes` of training have passed (0 = never)."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds, self.t0, self.stopped_epoch = 60.0 * minutes, None, None
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        if self.seconds > 0 and time.perf_counter() - self.t0 >= self.seconds:
+            self.stopped_epoch = epoch + 1
+            self.model.stop_training = True
 
 
 class EpochHook(keras.callbacks.Callback):
@@ -82,7 +106,8 @@ def fit(model: keras.Model, train: Arrays, val: Arrays, tcfg: TrainConfig, *, lo
     compile_model(model, tcfg, steps)
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=tcfg.patience, restore_best_weights=True),
-        ProgressBar(tcfg.epochs, initial_epoch, progress),
+        ProgressBar(tcfg.epochs, steps, progress),
+        TimeLimit(tcfg.time_limit_min),
         *hooks,
     ]
     if log_dir is not None:

@@ -270,27 +270,30 @@ TUNES_PER_TASK = 20  # ABC files with hundreds of tunes are shared among workers
 
 
 def _run(files: list[SourceFile], todo: list[int], config: dict, jobs: int, progress: bool):
-    """Yield (index, result) for files[todo], in a process pool when jobs > 1, with a progress bar (in files)."""
+    """Yield (index, result) for files[todo], in a process pool when jobs > 1, with a progress bar counting tunes
+    (an ABC file holds many; any other file counts as one)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(todo), unit="file", desc="reading", disable=not progress, file=sys.stderr, leave=False)
+    from app.music.sources import count_tunes
+
+    tunes_in = {i: (count_tunes(files[i].path) if files[i].kind == "abc" else 0) for i in todo}
+    bar = tqdm(total=sum(max(1, n) for n in tunes_in.values()), unit="tune", desc="reading tunes",
+               disable=not progress, file=sys.stderr, leave=False)
     try:
         if jobs == 1 or len(todo) == 1:
             for i in todo:
                 yield i, extract_file(files[i].path, files[i].label, config)
-                bar.update(1)
+                bar.update(max(1, tunes_in[i]))
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        from app.music.sources import count_tunes
 
         # Tasks: (file index, tune range or None, cost estimate). One big ABC file becomes several tasks so two
         # workers are not left waiting on it; costly tasks go first and small ones are grouped into chunks.
         tasks = []
         for i in todo:
             size = _size(files[i].path)
-            n = count_tunes(files[i].path) if files[i].kind == "abc" else 0
+            n = tunes_in[i]
             if n > TUNES_PER_TASK:
                 for lo in range(0, n, TUNES_PER_TASK):
                     hi = min(n, lo + TUNES_PER_TASK)
@@ -320,9 +323,9 @@ def _run(files: list[SourceFile], todo: list[int], config: dict, jobs: int, prog
                                for i, tunes, _ in chunk]
                 for (i, tunes, _), res in zip(chunk, results):
                     parts[i].append((tunes[0] if tunes else 0, res))
+                    bar.update(tunes[1] - tunes[0] if tunes else max(1, tunes_in[i]))
                     if len(parts[i]) == n_parts[i]:
                         yield i, _merge([r for _, r in sorted(parts.pop(i), key=lambda x: x[0])])
-                        bar.update(1)
     finally:
         bar.close()
 
@@ -552,3 +555,23 @@ def read_primer(path: str | Path, config: ExtractConfig) -> tuple[np.ndarray, di
                                         "transposed_by": res.transposed_by}
         reasons.append(f"{res.skip} ({res.detail})")
     raise DataError(f"primer {str(p)!r} gives no melody: {'; '.join(reasons) or 'no pieces'}")
+
+
+def corpus_for(corpus: str | Path | None = None, card: dict | None = None, progress: bool = True) -> Path:
+    """The corpus folder a command uses: `corpus` if given; else the one recorded in the model's card (when it
+    still exists); else the default corpus (app.core.paths), built on first use with a progress bar."""
+    from app.core.folder import card_data
+    from app.core.paths import default_corpus, find
+
+    if corpus is not None:
+        return Path(corpus)
+    recorded = card_data(card or {}).get("path")
+    if recorded:
+        for candidate in (Path(recorded), find(str(recorded))):
+            if candidate is not None and (candidate / CORPUS_FILE).is_file():
+                return candidate
+    path = default_corpus()
+    if not (path / CORPUS_FILE).is_file():
+        print(f"building the default corpus in {path} (first use; later runs reuse it)", file=sys.stderr)
+        build_corpus(DEFAULT_SOURCES, path, progress=progress)
+    return path

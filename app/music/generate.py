@@ -1,16 +1,25 @@
-"""Library entry of `music generate`: model folder -> melodies -> .mid + .wav + .png files (no TensorFlow).
+"""The music object API (no TensorFlow): `MelodyGenerator.load(path).generate(...)` -> melodies; writers apart.
 
-Files: <out_dir>/<timestamp>_<n>.mid, .wav, .png for n = 1..count; if any of the three already exists the stem gets
-a -2, -3 ... suffix, so nothing is ever overwritten.
+    gen = MelodyGenerator.load("models/folk")
+    melodies = gen.generate(n=2, bars=8, temperature=0.9, key="G", seed=1, primer="67 69 71")
+    write_melodies(melodies, "outputs/music")        # or write_midi / write_wav / write_png per melody
 
-Primer: `primer_pitches` ("60 62 64": each pitch lasts one quarter note) or `primer_midi` (the file's melody line,
-read on the model's grid). The output starts with the primer and continues it for the requested length.
-Length: `steps` (grid steps) or `bars` (bars of the model's time signature, default 4/4), at most
+`MelodyGenerator` is the one loader of a music model folder (codec, grid, numpy stepper) used by `music generate`,
+`music report`, `music evaluate` and the web page. A `GeneratedMelody` holds token ids (steps,) and its metadata:
+steps_per_quarter, time_signature, qpm, program, primer_steps (the first primer_steps ids are the primer).
+
+Primer: `primer` ("60 62 64" or a list of MIDI pitches, each lasting one quarter note) or `primer_midi` (a file
+whose melody line is read on the model's grid). The output starts with the primer and continues it.
+Length: `steps` (grid steps) or `bars` (bars of the model's time signature; default 8), at most
 app.music.sampler.MAX_STEPS steps of new music.
+
+Files (`write_melodies`): <out_dir>/<timestamp>_<k>.mid, .wav, .png for k = 1..n; if any of the three exists the
+stem gets a -2, -3 ... suffix, so nothing is ever overwritten.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -19,47 +28,37 @@ import numpy as np
 
 from app.core.folder import ModelFolder, load_model_folder
 from app.core.outputs import ensure_dir, timestamp, unique_stem
+from app.core.paths import default_model
 from app.core.sampling import SamplingOptions
 from app.errors import DataError, OptionError
+from app.music.metre import steps_per_bar
 from app.music.sampler import MAX_STEPS, MelodyOptions, generate_ids
 
-DEFAULT_MODEL_DIR = "models/folk"
 DEFAULT_OUT_DIR = "outputs/music"
 MAX_BARS = 256
 MAX_PARALLEL_RENDERS = 8  # FluidSynth processes started at once; later melodies render one by one
 
 
 @dataclass(frozen=True)
-class GenerateRequest:
-    model: str | Path = DEFAULT_MODEL_DIR
-    n: int = 1
-    bars: int | None = None  # default 8 when steps is not given either
-    steps: int | None = None
-    sampling: SamplingOptions = field(default_factory=SamplingOptions)
-    beam: int = 1
-    seed: int | None = None
-    key: str | None = None
-    min_pitch: int | None = None
-    max_pitch: int | None = None
-    primer_pitches: Sequence[int] | str | None = None
-    primer_midi: str | Path | None = None
-    qpm: float = 120.0
+class GeneratedMelody:
+    """One generated melody: ids (steps,) int32 on the model's grid, with what is needed to play it."""
+
+    ids: np.ndarray
+    steps_per_quarter: int
+    time_signature: tuple[int, int]
+    qpm: float
     program: int = 0
-    out_dir: str | Path = DEFAULT_OUT_DIR
-    wav: bool = True
-    png: bool = True
-    synth: str = "auto"
+    primer_steps: int = 0
+    codec: object = field(default=None, repr=False, compare=False)  # app.music.codec.MelodyCodec
 
+    def melody(self):
+        """As an app.music.melody.Melody (events with the metadata)."""
+        return self.codec.decode(self.ids, steps_per_quarter=self.steps_per_quarter, qpm=self.qpm,
+                                 time_signature=self.time_signature, program=self.program)
 
-def model_grid(folder: ModelFolder) -> tuple[int, tuple[int, int]]:
-    codec = folder.config.get("codec", {})
-    ts = codec.get("time_signature") or (4, 4)
-    return int(codec.get("steps_per_quarter", 4)), (int(ts[0]), int(ts[1]))
-
-
-def steps_per_bar(spq: int, time_signature: tuple[int, int]) -> int:
-    num, den = time_signature
-    return max(1, round(spq * 4 * num / den))
+    def notes(self) -> list[tuple[int, int, int]]:
+        """(pitch, start step, end step) per note."""
+        return self.melody().notes()
 
 
 def resolve_steps(bars: int | None, steps: int | None, spb: int) -> int:
@@ -91,38 +90,6 @@ def parse_pitches(text: str | Sequence[int]) -> list[int]:
     return pitches
 
 
-def primer_ids(folder: ModelFolder, codec, pitches=None, midi=None) -> np.ndarray | None:
-    """Primer as token ids on the model's grid; errors name the model's pitch range."""
-    from app.music.melody import Melody
-
-    if pitches is not None and midi is not None:
-        raise OptionError("give either --primer or --primer-midi, not both")
-    spq, ts = model_grid(folder)
-    if pitches is not None:
-        ps = parse_pitches(pitches)
-        melody = Melody.from_notes([(p, i * spq, (i + 1) * spq) for i, p in enumerate(ps)], steps_per_quarter=spq)
-        source = "--primer"
-    elif midi is not None:
-        from app.music.midi_io import read_melody
-
-        if not Path(midi).is_file():
-            raise DataError(f"primer MIDI {str(midi)!r} does not exist; pass a .mid file with a melody")
-        melody = read_melody(midi, steps_per_quarter=spq)
-        if not melody.notes():
-            raise DataError(f"primer MIDI {str(midi)!r} has no melody notes (only drums, or empty)")
-        source = f"primer MIDI {str(midi)!r}"
-    else:
-        return None
-    bad = sorted({p for p, _, _ in melody.notes() if not codec.min_pitch <= p <= codec.max_pitch})
-    if bad:
-        raise OptionError(f"{source} has pitches {bad[:8]} outside the model's range {codec.min_pitch}.."
-                          f"{codec.max_pitch}; transpose the primer into that range")
-    ids = codec.encode(melody)
-    if len(ids) > MAX_STEPS:
-        raise OptionError(f"{source} is {len(ids)} steps long; the limit is {MAX_STEPS} steps")
-    return ids
-
-
 def note_pitches(codec) -> np.ndarray:
     """MIDI pitch of each token id, -1 for hold and rest."""
     from app.music.codec import HOLD_ID, REST_ID
@@ -133,39 +100,146 @@ def note_pitches(codec) -> np.ndarray:
     return out
 
 
-def generate(req: GenerateRequest) -> list[dict]:
-    """Sample `req.n` melodies and write their files. Returns one dict per melody with the paths and facts."""
-    from app.music.codec import MelodyCodec
-
-    if int(req.program) != req.program or not 0 <= req.program <= 127:
-        raise OptionError(f"--program must be a General MIDI program 0..127, got {req.program}")
-    if not 20 <= req.qpm <= 400:
-        raise OptionError(f"--qpm must be 20..400 quarter notes per minute, got {req.qpm}")
-    folder = load_model_folder(req.model, domain="music")
-    try:
-        codec = MelodyCodec.from_vocab(folder.vocab)
-    except DataError as exc:
-        raise DataError(f"{req.model}: {exc}") from None
-    spq, ts = model_grid(folder)
-    steps = resolve_steps(req.bars, req.steps, steps_per_bar(spq, ts))
-    opts = MelodyOptions(n=req.n, steps=steps, sampling=req.sampling, beam=req.beam, seed=req.seed, key=req.key,
-                         min_pitch=req.min_pitch, max_pitch=req.max_pitch)
-    primer = primer_ids(folder, codec, req.primer_pitches, req.primer_midi)
-    ids = generate_ids(folder.stepper(), note_pitches(codec), opts, primer)
-    return write_outputs(ids, codec, out_dir=req.out_dir, spq=spq, time_signature=ts, qpm=req.qpm,
-                         program=req.program, primer_steps=0 if primer is None else len(primer),
-                         wav=req.wav, png=req.png, synth=req.synth, title=f"{Path(req.model).name}")
+def check_playback(qpm: float, program: int) -> None:
+    if int(program) != program or not 0 <= program <= 127:
+        raise OptionError(f"--program must be a General MIDI program 0..127, got {program}")
+    if not 20 <= qpm <= 400:
+        raise OptionError(f"--qpm must be 20..400 quarter notes per minute, got {qpm}")
 
 
-def write_outputs(ids: np.ndarray, codec, *, out_dir, spq: int, time_signature, qpm: float, program: int,
-                  primer_steps: int = 0, wav: bool = True, png: bool = True, synth: str = "auto",
-                  title: str = "") -> list[dict]:
-    from app.music.midi_io import write_midi
+class MelodyGenerator:
+    """A loaded melody model: codec, grid (steps per quarter, time signature, qpm) and the numpy stepper."""
 
+    def __init__(self, folder: ModelFolder):
+        from app.music.codec import MelodyCodec
+
+        self.folder = folder
+        self.path = folder.path
+        self.card = folder.card
+        try:
+            self.codec = MelodyCodec.from_vocab(folder.vocab)
+        except DataError as exc:
+            raise DataError(f"{folder.path}: {exc}") from None
+        meta = folder.config.get("codec", {})
+        ts = meta.get("time_signature") or (4, 4)
+        self.steps_per_quarter = int(meta.get("steps_per_quarter", 4))
+        self.time_signature = (int(ts[0]), int(ts[1]))
+        self.qpm = float(meta.get("qpm") or 120.0)  # the corpus median, for information
+        self.stepper = folder.stepper()
+        self.note_pitch = note_pitches(self.codec)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "MelodyGenerator":
+        """Load a music model folder (default: the shipped models/folk, see app.core.paths)."""
+        return cls(load_model_folder(default_model("music") if path is None else path, domain="music"))
+
+    @property
+    def bar_steps(self) -> int:
+        return steps_per_bar(self.steps_per_quarter, self.time_signature)
+
+    def primer_ids(self, pitches: str | Sequence[int] | None = None, midi: str | Path | None = None
+                   ) -> np.ndarray | None:
+        """Primer as token ids on the model's grid; errors name the model's pitch range."""
+        from app.music.melody import Melody
+
+        if pitches is not None and midi is not None:
+            raise OptionError("give either --primer or --primer-midi, not both")
+        spq, codec = self.steps_per_quarter, self.codec
+        if pitches is not None:
+            ps = parse_pitches(pitches)
+            melody = Melody.from_notes([(p, i * spq, (i + 1) * spq) for i, p in enumerate(ps)],
+                                       steps_per_quarter=spq)
+            source = "--primer"
+        elif midi is not None:
+            from app.music.midi_io import read_melody
+
+            if not Path(midi).is_file():
+                raise DataError(f"primer MIDI {str(midi)!r} does not exist; pass a .mid file with a melody")
+            melody = read_melody(midi, steps_per_quarter=spq)
+            if not melody.notes():
+                raise DataError(f"primer MIDI {str(midi)!r} has no melody notes (only drums, or empty)")
+            source = f"primer MIDI {str(midi)!r}"
+        else:
+            return None
+        bad = sorted({p for p, _, _ in melody.notes() if not codec.min_pitch <= p <= codec.max_pitch})
+        if bad:
+            raise OptionError(f"{source} has pitches {bad[:8]} outside the model's range {codec.min_pitch}.."
+                              f"{codec.max_pitch}; transpose the primer into that range")
+        ids = codec.encode(melody)
+        if len(ids) > MAX_STEPS:
+            raise OptionError(f"{source} is {len(ids)} steps long; the limit is {MAX_STEPS} steps")
+        return ids
+
+    def generate_ids(self, options: MelodyOptions, primer: np.ndarray | None = None) -> np.ndarray:
+        """Token ids (n, len(primer) + steps) for fully specified options (the report's entry)."""
+        return generate_ids(self.stepper, self.note_pitch, options, primer)
+
+    def generate(self, n: int = 1, bars: int | None = None, *, steps: int | None = None,
+                 temperature: float = 1.0, primer: str | Sequence[int] | None = None,
+                 primer_midi: str | Path | None = None, key: str | None = None, qpm: float = 120.0,
+                 program: int = 0, sampling: SamplingOptions | None = None, **options) -> list[GeneratedMelody]:
+        """`n` melodies of `bars` bars (or `steps` grid steps). Sampling options (temperature, top_k, top_p, greedy,
+        ...) are those of SamplingOptions, or a whole `sampling`; the rest (beam, seed, min_pitch, max_pitch) those
+        of MelodyOptions. qpm: tempo of the result in quarter notes per minute."""
+        sampling_fields = {f.name for f in dataclasses.fields(SamplingOptions)}
+        unknown = set(options) - sampling_fields - {f.name for f in dataclasses.fields(MelodyOptions)}
+        if unknown:
+            raise OptionError(f"unknown option(s) {', '.join(sorted(unknown))}")
+        if sampling is None:
+            sampling = SamplingOptions(temperature=temperature,
+                                       **{k: v for k, v in options.items() if k in sampling_fields})
+        qpm = float(qpm)
+        check_playback(qpm, program)
+        opts = MelodyOptions(n=n, steps=resolve_steps(bars, steps, self.bar_steps), sampling=sampling, key=key,
+                             **{k: v for k, v in options.items() if k not in sampling_fields})
+        primer_ids = self.primer_ids(primer, primer_midi)
+        ids = self.generate_ids(opts, primer_ids)
+        primer_steps = 0 if primer_ids is None else len(primer_ids)
+        return [GeneratedMelody(row, self.steps_per_quarter, self.time_signature, qpm, int(program), primer_steps,
+                                self.codec) for row in ids]
+
+
+# --- writers -------------------------------------------------------------------------------------------------------
+def write_midi(melody: GeneratedMelody, path: str | Path) -> Path:
+    """The melody as a standard MIDI file (one instrument, its program, tempo and time signature)."""
+    from app.music.midi_io import write_midi as write_melody_midi
+
+    write_melody_midi(melody.melody(), path)
+    return Path(path)
+
+
+def write_wav(melody: GeneratedMelody, path: str | Path, midi_path: str | Path | None = None,
+              synth: str = "auto") -> str:
+    """Render to a WAV (FluidSynth from `midi_path` when installed and synth allows, else the built-in
+    synthesiser). Returns the engine used."""
+    from app.music.synth import write_wav as render
+
+    step_s = 60.0 / (melody.qpm * melody.steps_per_quarter)
+    timed = [(p, s * step_s, e * step_s, 90) for p, s, e in melody.notes()]
+    return render(timed, path, None if midi_path is None else str(midi_path), engine=synth)
+
+
+def write_png(melody: GeneratedMelody, path: str | Path, title: str = "") -> Path:
+    """Piano roll of the melody (bars of its time signature, the primer shaded)."""
+    from app.music.pianoroll import render_png
+
+    spq, ts = melody.steps_per_quarter, melody.time_signature
+    render_png([(p, s / spq, e / spq) for p, s, e in melody.notes()], path, beats_per_bar=4.0 * ts[0] / ts[1],
+               primer_end=melody.primer_steps / spq, title=title)
+    return Path(path)
+
+
+def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DEFAULT_OUT_DIR, *, wav: bool = True,
+                   png: bool = True, synth: str = "auto", title: str = "") -> list[dict]:
+    """Write .mid (+ .wav, .png) per melody, FluidSynth renders running in the background while the piano rolls are
+    drawn. Returns one dict per melody: mid/wav/png paths, steps, primer_steps, notes, ids, synth."""
+    for m in melodies:
+        if not m.notes():
+            raise DataError("a generated melody has no notes (only holds and rests); try another seed, a higher "
+                            "temperature or more bars")
     folder = ensure_dir(out_dir)
     stamp = timestamp()
     suffixes = (".mid", ".wav", ".png")
-    step_s = 60.0 / (qpm * spq)
     results, renders = [], []
     tools = None
     if wav and synth != "builtin":
@@ -173,20 +247,14 @@ def write_outputs(ids: np.ndarray, codec, *, out_dir, spq: int, time_signature, 
 
         tools = fluidsynth_available()
     # 1. every .mid, starting the FluidSynth renders in the background (a few at a time)
-    for k, row in enumerate(ids, start=1):
-        melody = codec.decode(row, steps_per_quarter=spq, qpm=qpm, time_signature=time_signature, program=program)
-        notes = melody.notes()
-        if not notes:
-            raise DataError("a generated melody has no notes (only holds and rests); try another seed, a higher "
-                            "temperature or more bars")
+    for k, m in enumerate(melodies, start=1):
         stem = unique_stem(folder, f"{stamp}_{k}", suffixes)
-        mid = stem.with_name(stem.name + ".mid")
-        write_midi(melody, mid)
-        info = {"mid": str(mid), "steps": int(len(row)), "primer_steps": primer_steps, "notes": len(notes),
-                "ids": [int(i) for i in row]}
+        mid = write_midi(m, stem.with_name(stem.name + ".mid"))
+        info = {"mid": str(mid), "steps": int(len(m.ids)), "primer_steps": m.primer_steps,
+                "notes": len(m.notes()), "ids": [int(i) for i in m.ids]}
         if wav:
             info["wav"] = str(stem.with_name(stem.name + ".wav"))
-        results.append((info, stem, notes))
+        results.append((info, stem, m))
     if tools:
         from app.music.synth import FluidRender
 
@@ -194,24 +262,24 @@ def write_outputs(ids: np.ndarray, codec, *, out_dir, spq: int, time_signature, 
                    for k, (info, _, _) in enumerate(results)]
     # 2. piano rolls while FluidSynth works
     if png:
-        from app.music.pianoroll import render_png
-
-        for k, (info, stem, notes) in enumerate(results, start=1):
-            path = stem.with_name(stem.name + ".png")
-            render_png([(p, s / spq, e / spq) for p, s, e in notes], path,
-                       beats_per_bar=4.0 * time_signature[0] / time_signature[1], primer_end=primer_steps / spq,
-                       title=f"{title} #{k}  ({len(notes)} notes, {qpm:g} qpm)")
-            info["png"] = str(path)
+        for k, (info, stem, m) in enumerate(results, start=1):
+            info["png"] = str(write_png(m, stem.with_name(stem.name + ".png"),
+                                        title=f"{title} #{k}  ({info['notes']} notes, {m.qpm:g} qpm)"))
     # 3. WAVs: finish the renders; any that failed or were silent (or were not started) use write_wav
     if wav:
-        from app.music.synth import write_wav
-
-        for k, (info, _, notes) in enumerate(results):
+        for k, (info, _, m) in enumerate(results):
             tried = bool(renders) and renders[k] is not None
             if tried and renders[k].finish():
                 info["synth"] = "fluidsynth"
                 continue
-            timed = [(p, s * step_s, e * step_s, 90) for p, s, e in notes]
             engine = "builtin" if tried or not tools else synth
-            info["synth"] = write_wav(timed, info["wav"], info["mid"], engine=engine)
+            info["synth"] = write_wav(m, info["wav"], info["mid"], synth=engine)
     return [info for info, _, _ in results]
+
+
+def generate_files(model: str | Path | None = None, out_dir: str | Path = DEFAULT_OUT_DIR, *, wav: bool = True,
+                   png: bool = True, synth: str = "auto", **options) -> list[dict]:
+    """Load, generate (keyword options of MelodyGenerator.generate) and write: `music generate` in one call."""
+    gen = MelodyGenerator.load(model)
+    melodies = gen.generate(**options)
+    return write_melodies(melodies, out_dir, wav=wav, png=png, synth=synth, title=gen.path.name)

@@ -9,51 +9,43 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_MODEL = "models/folk"
-DEFAULT_CORPUS = "data/corpora/default"
+from app.core.modelconfig import ModelConfig, TrainConfig
+from app.core.options import add_dataclass_args
+from app.core.sampling import SamplingOptions
+from app.music.sampler import MelodyOptions
+from app.music.train import DEFAULT_TX, PRESETS
+
+MODEL_HELP = "model folder (default: the shipped models/folk, found as app/core/paths.py says)"
 
 
 def register(sub) -> None:
     t = sub.add_parser("train", help="train (or --resume, or fine-tune --from) a melody model on a corpus")
-    t.add_argument("--corpus", default=DEFAULT_CORPUS, help=f"corpus folder (default {DEFAULT_CORPUS})")
+    t.add_argument("--corpus", help="corpus folder (default: the default corpus, built on first use)")
     t.add_argument("--out", required=True, help="model folder to write, e.g. models/mytunes")
     t.add_argument("--from", dest="from_model", metavar="MODEL",
                    help="fine-tune this model folder (e.g. models/folk); its vocabulary must cover the corpus")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run saved in --out")
-    t.add_argument("--epochs", type=int, help="maximum epochs in total (early stopping may end sooner)")
-    t.add_argument("--cell", choices=("lstm", "gru"), help="recurrent cell (default lstm)")
-    t.add_argument("--units", type=int, help="n_a, the cell size")
-    t.add_argument("--layers", type=int)
-    t.add_argument("--dropout", type=float)
-    t.add_argument("--tx", type=int, help="training chunk length in steps")
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float, dest="learning_rate")
-    t.add_argument("--lr-decay", type=float, help="learning-rate factor per epoch (0 < d <= 1)")
-    t.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
-    t.add_argument("--seed", type=int)
+    t.add_argument("--preset", choices=tuple(PRESETS), default="medium",
+                   help="named settings (app/music/train.py; medium = the shipped folk model's); the flags below "
+                        "override single settings (default: medium)")
+    for i, cls in enumerate((ModelConfig, TrainConfig)):
+        add_dataclass_args(t, cls, defaults=PRESETS["medium"][i], default_label="preset medium")
+    t.add_argument("--tx", type=int, help=f"training chunk length in steps (default {DEFAULT_TX})")
     t.add_argument("--logdir", help="TensorBoard log folder (default runs/music/<model name>)")
     t.add_argument("--no-baselines", action="store_true", help="skip the n-gram baselines in the model card")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="generate melodies: .mid + .wav + piano-roll .png per melody")
-    g.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL})")
-    g.add_argument("-n", type=int, default=1, help="number of melodies (default 1, at most 64)")
+    g.add_argument("--model", help=MODEL_HELP)
     length = g.add_mutually_exclusive_group()
     length.add_argument("--bars", type=int, help="length in bars of the model's time signature (default 8)")
     length.add_argument("--steps", type=int, help="length in grid steps (at most 4096)")
-    g.add_argument("--temperature", type=float, default=1.0, help="> 0; lower is safer, higher is wilder")
-    g.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
-    g.add_argument("--top-p", type=float, help="nucleus sampling, 0 < p <= 1")
-    g.add_argument("--greedy", action="store_true", help="argmax at every step (the document's choice)")
-    g.add_argument("--beam", type=int, default=1, help="beam search with this beam size (> 1)")
-    g.add_argument("--seed", type=int, help="same seed, same melodies")
+    add_dataclass_args(g, MelodyOptions)
+    add_dataclass_args(g, SamplingOptions)
     primer = g.add_mutually_exclusive_group()
     primer.add_argument("--primer", help='MIDI pitches to continue, one quarter note each, e.g. "60 62 64"')
     primer.add_argument("--primer-midi", metavar="FILE", help="a MIDI file whose melody is continued")
-    g.add_argument("--key", help="keep note-ons in this key/scale, e.g. C, Am, 'D dorian', chromatic")
-    g.add_argument("--min-pitch", type=int, help="lowest MIDI pitch allowed")
-    g.add_argument("--max-pitch", type=int, help="highest MIDI pitch allowed")
     g.add_argument("--qpm", type=float, default=120.0, help="tempo in quarter notes per minute (default 120)")
     g.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
     g.add_argument("--out-dir", default="outputs/music", help="where the files go (default outputs/music)")
@@ -65,23 +57,22 @@ def register(sub) -> None:
     g.set_defaults(func=cmd_generate)
 
     e = sub.add_parser("evaluate", help="held-out NLL/step, perplexity, accuracy next to n-gram baselines")
-    e.add_argument("--model", default=DEFAULT_MODEL)
-    e.add_argument("--corpus", default=DEFAULT_CORPUS, help="corpus whose validation pieces are scored")
+    e.add_argument("--model", help=MODEL_HELP)
+    e.add_argument("--corpus", help="corpus whose validation pieces are scored (default: the one recorded in the "
+                                    "model's card, else the default corpus, built on first use)")
     e.add_argument("--no-baselines", action="store_true")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
 
 def cmd_train(args) -> int:
-    import dataclasses
+    from app.core.options import from_args
+    from app.music.corpus import corpus_for
+    from app.music.train import load_music_data, train_music
 
-    from app.music.train import DEFAULT_MODEL as M, DEFAULT_TRAIN as T, DEFAULT_TX, load_music_data, train_music
-
-    def pick(cfg, names):
-        return dataclasses.replace(cfg, **{k: getattr(args, k) for k in names if getattr(args, k) is not None})
-
-    model_cfg = pick(M, ("cell", "units", "layers", "dropout"))
-    train_cfg = pick(T, ("epochs", "batch_size", "learning_rate", "lr_decay", "patience", "seed"))
+    model_base, train_base = PRESETS[args.preset]
+    model_cfg, train_cfg = from_args(ModelConfig, args, model_base), from_args(TrainConfig, args, train_base)
+    args.corpus = corpus_for(args.corpus, progress=not args.quiet)
     out = Path(args.out)
     data = load_music_data(args.corpus)
     log_dir = args.logdir or str(Path("runs") / "music" / out.name)
@@ -102,17 +93,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from app.core.sampling import SamplingOptions
-    from app.music.generate import GenerateRequest, generate
+    from app.core.options import from_args, given
+    from app.music.generate import MelodyGenerator, write_melodies
 
-    sampling = SamplingOptions(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                               greedy=args.greedy)
-    req = GenerateRequest(model=args.model, n=args.n, bars=args.bars, steps=args.steps, sampling=sampling,
-                          beam=args.beam, seed=args.seed, key=args.key, min_pitch=args.min_pitch,
-                          max_pitch=args.max_pitch, primer_pitches=args.primer, primer_midi=args.primer_midi,
-                          qpm=args.qpm, program=args.program, out_dir=args.out_dir, wav=not args.no_wav,
-                          png=not args.no_png, synth=args.synth)
-    results = generate(req)
+    gen = MelodyGenerator.load(args.model)
+    melodies = gen.generate(bars=args.bars, steps=args.steps, primer=args.primer, primer_midi=args.primer_midi,
+                            qpm=args.qpm, program=args.program, sampling=from_args(SamplingOptions, args),
+                            **given(MelodyOptions, args))
+    results = write_melodies(melodies, args.out_dir, wav=not args.no_wav, png=not args.no_png, synth=args.synth,
+                             title=gen.path.name)
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "ids"} for r in results], indent=1))
         return 0
@@ -129,6 +118,7 @@ def cmd_evaluate(args) -> int:
     from app.music.train import evaluate_model
 
     report = evaluate_model(args.model, args.corpus, baselines=not args.no_baselines)
+    args.model, args.corpus = report["model"], report["corpus"]
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

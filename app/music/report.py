@@ -33,10 +33,11 @@ from typing import Sequence
 
 import numpy as np
 
-from app.core.folder import update_card as update_card_file
+from app.core.folder import card_data, update_card as update_card_file
 from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
 from app.errors import DataError, OptionError
 from app.music.copying import TrainingIndex
+from app.music.generate import MelodyGenerator
 from app.music.features import (FEATURES, HIST_FEATURES, SCALAR_FEATURES, UNITS, events_from_ids, mean_hist,
                                 notes_of, set_distance, set_features, steps_per_bar)
 
@@ -52,36 +53,6 @@ ROLL_QUARTERS = 32  # piano rolls show the first 32 quarter notes
 
 
 # --- inputs --------------------------------------------------------------------------------------------------------
-@dataclass
-class MusicModel:
-    """What the report needs from a model: a numpy stepper, its codec and grid."""
-
-    path: Path
-    stepper: object
-    codec: object  # app.music.codec.MelodyCodec
-    steps_per_quarter: int = 4
-    time_signature: tuple[int, int] = (4, 4)
-    card: dict = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "MusicModel":
-        from app.core.folder import load_model_folder
-        from app.music.codec import MelodyCodec
-        from app.music.generate import model_grid
-
-        folder = load_model_folder(path, domain="music")
-        try:
-            codec = MelodyCodec.from_vocab(folder.vocab)
-        except DataError as exc:
-            raise DataError(f"{path}: {exc}") from None
-        spq, ts = model_grid(folder)
-        return cls(Path(path), folder.stepper(), codec, spq, ts, folder.card)
-
-    @property
-    def bar_steps(self) -> int:
-        return steps_per_bar(self.steps_per_quarter, self.time_signature)
-
-
 @dataclass
 class RealSet:
     """Real pieces as event arrays with their bar lengths (steps) and names."""
@@ -120,22 +91,20 @@ def target_lengths(lengths: Sequence[int], n: int, seed: int = 0) -> np.ndarray:
     return lengths[np.resize(order, n)]
 
 
-def generate_melodies(model: MusicModel, lengths: Sequence[int], temperature: float, seed: int = 0
+def generate_melodies(model: MelodyGenerator, lengths: Sequence[int], temperature: float, seed: int = 0
                       ) -> list[np.ndarray]:
     """One melody (token ids) per requested length, in the order given; batches of similar lengths."""
     from app.core.sampling import SamplingOptions
-    from app.music.generate import note_pitches
-    from app.music.sampler import MAX_STEPS, MelodyOptions, generate_ids
+    from app.music.sampler import MAX_STEPS, MelodyOptions
 
     lengths = np.minimum(np.asarray(lengths, dtype=np.int64), MAX_STEPS)
     order = np.argsort(lengths, kind="stable")
-    pitches = note_pitches(model.codec)
     out: list[np.ndarray | None] = [None] * len(lengths)
     for b, start in enumerate(range(0, len(order), BATCH)):
         idx = order[start:start + BATCH]
         opts = MelodyOptions(n=len(idx), steps=int(max(1, lengths[idx].max())),
                              sampling=SamplingOptions(temperature=float(temperature)), seed=seed + b)
-        ids = generate_ids(model.stepper, pitches, opts)
+        ids = model.generate_ids(opts)
         for row, i in zip(ids, idx):
             out[i] = row[:max(1, lengths[i])]
     return out
@@ -157,7 +126,7 @@ def _distances(feats: dict, ref: dict) -> dict:
     return {name: _f(set_distance(name, feats[name], ref[name])) for name in FEATURES}
 
 
-def build_report(model: MusicModel, corpus, n: int = DEFAULT_N, temperatures: Sequence[float] = TEMPERATURES,
+def build_report(model: MelodyGenerator, corpus, n: int = DEFAULT_N, temperatures: Sequence[float] = TEMPERATURES,
                  seed: int = 0, progress: bool = False) -> tuple[dict, dict]:
     """Everything of the report as JSON-able dict, and the samples/features the plots need."""
     if n < 1:
@@ -224,10 +193,10 @@ def build_report(model: MusicModel, corpus, n: int = DEFAULT_N, temperatures: Se
     return report, samples
 
 
-def corpus_matches(model: MusicModel, corpus) -> bool | None:
+def corpus_matches(model: MelodyGenerator, corpus) -> bool | None:
     """True when the corpus holds the pieces the model card records (token fingerprint of train + validation, as
     app.music.train writes it), None when the card does not say."""
-    want = (model.card.get("corpus") or {}).get("tokens_sha256")
+    want = card_data(model.card).get("tokens_sha256")
     if not want:
         return None
     from app.music.train import corpus_fingerprint
@@ -409,7 +378,7 @@ def write_pianorolls(report: dict, samples: dict, folder: Path, count: int = EXA
     return _save(fig, folder / "pianorolls.png")
 
 
-def write_examples(report: dict, samples: dict, model: MusicModel, folder: Path, count: int = EXAMPLES) -> list[Path]:
+def write_examples(report: dict, samples: dict, model: MelodyGenerator, folder: Path, count: int = EXAMPLES) -> list[Path]:
     """The first `count` generated melodies of each temperature as MIDI files in examples/."""
     from app.music.midi_io import write_midi
 
@@ -502,25 +471,18 @@ def card_summary(report: dict) -> dict:
             "goals": report["goals"]}
 
 
-def default_corpus(model: MusicModel) -> str:
-    from app.music.corpus import DEFAULT_OUT
-
-    recorded = (model.card.get("corpus") or {}).get("path")
-    return recorded if recorded and Path(recorded).exists() else DEFAULT_OUT
-
-
-def run_report(model: str | Path = "models/folk", corpus: str | Path | None = None, n: int = DEFAULT_N,
+def run_report(model: str | Path | None = None, corpus: str | Path | None = None, n: int = DEFAULT_N,
                temperatures: Sequence[float] = TEMPERATURES, seed: int = 0, out_dir: str | Path = "outputs/reports",
                update_card: bool = False, progress: bool = False) -> tuple[Path, dict]:
     """Write report.json, report.md, PNG plots and example MIDI files to <out_dir>/<timestamp>-music/; optionally
     add the figures to the model's card.json (key "report")."""
-    from app.music.corpus import load_corpus
+    from app.music.corpus import corpus_for, load_corpus
 
     if n < 1:
         raise OptionError(f"-n must be >= 1, got {n}")
     base = ensure_dir(out_dir)
-    m = MusicModel.load(model)
-    c = load_corpus(corpus if corpus is not None else default_corpus(m))
+    m = MelodyGenerator.load(model)
+    c = load_corpus(corpus_for(corpus, m.card, progress=progress))
     report, samples = build_report(m, c, n, temperatures, seed, progress=progress)
     folder = unique_stem(base, f"{timestamp()}-music", ("",))
     folder.mkdir()
@@ -529,5 +491,5 @@ def run_report(model: str | Path = "models/folk", corpus: str | Path | None = No
     atomic_write(folder / "report.json", json.dumps(report, indent=1))
     atomic_write(folder / "report.md", to_markdown(report))
     if update_card:
-        update_card_file(model, "report", card_summary(report))
+        update_card_file(m.path, "report", card_summary(report))
     return folder, report

@@ -5,13 +5,14 @@ Only argparse at import time; the handler imports numpy/matplotlib (never Tensor
 
 from __future__ import annotations
 
-DEFAULT_MODEL = "models/folk"
+from app.core.options import parse_temperatures
 
 
 def register(sub) -> None:
     r = sub.add_parser("report", help="quality report: features vs held-out tunes, copying, plots, by temperature")
-    r.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL})")
-    r.add_argument("--corpus", help="corpus folder (default: the one in the model card, else data/corpora/default)")
+    r.add_argument("--model", help="model folder (default: the shipped models/folk, see app/core/paths.py)")
+    r.add_argument("--corpus", help="corpus folder (default: the one in the model card, else the default corpus, "
+                                    "built on first use)")
     r.add_argument("-n", type=int, default=200, help="generated melodies per temperature (default 200)")
     r.add_argument("--temperatures", default="0.8,1.0,1.2", help="comma-separated (default 0.8,1.0,1.2)")
     r.add_argument("--seed", type=int, default=0)
@@ -19,18 +20,6 @@ def register(sub) -> None:
     r.add_argument("--update-card", action="store_true", help="add the figures to the model's card.json")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(func=cmd_report)
-
-
-def parse_temperatures(text: str) -> tuple[float, ...]:
-    from app.errors import OptionError
-
-    try:
-        temps = tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise OptionError(f"--temperatures must be numbers separated by commas, got {text!r}") from None
-    if not temps or any(not t > 0 for t in temps):
-        raise OptionError(f"--temperatures must be numbers > 0 separated by commas, got {text!r}")
-    return temps
 
 
 def _pct(v) -> str:
@@ -58,6 +47,6 @@ def cmd_report(args) -> int:
               f"{_pct(r['means']['in_scale_rate'])}, {report['ngram_n']}-grams found in training "
               f"{_pct(c['ngram_copy_rate'])}, longest copied run {c['longest_run_notes_max']} notes")
     if args.update_card:
-        print(f"figures added to {args.model}/card.json", file=sys.stderr)
+        print(f"figures added to {report.get('model', args.model)}/card.json", file=sys.stderr)
     print(f"report written to {folder}")
     return 0

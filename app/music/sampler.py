@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.core.config import check_range
+from app.core.options import opt, validate
 from app.core.sampling import SamplingOptions, sample_next
 from app.errors import OptionError
 from app.music.scales import pitch_mask
@@ -32,25 +32,20 @@ MAX_BEAM = 64
 
 @dataclass(frozen=True)
 class MelodyOptions:
-    n: int = 1
-    steps: int = 128
+    """What to decode: n melodies of `steps` new grid steps (declared once: flags, bounds, web ranges)."""
+
+    n: int = opt(1, "number of melodies", lo=1, hi=MAX_OUTPUTS, flag=("-n",))
+    steps: int = opt(128, "length in grid steps", lo=1, hi=MAX_STEPS, cli=False)
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
-    beam: int = 1
-    seed: int | None = None
-    key: str | None = None
-    min_pitch: int | None = None
-    max_pitch: int | None = None
+    beam: int = opt(1, "beam search with this beam size (> 1); temperature/top-k/top-p then do not apply",
+                    lo=1, hi=MAX_BEAM)
+    seed: int | None = opt(None, "same seed, same melodies", lo=0, hi=2**63 - 1)
+    key: str | None = opt(None, "keep note-ons in this key/scale, e.g. C, Am, 'D dorian', chromatic")
+    min_pitch: int | None = opt(None, "lowest MIDI pitch allowed", lo=0, hi=127)
+    max_pitch: int | None = opt(None, "highest MIDI pitch allowed", lo=0, hi=127)
 
     def __post_init__(self) -> None:
-        check_range("number of outputs", self.n, 1, MAX_OUTPUTS)
-        if int(self.steps) != self.steps or not 1 <= self.steps <= MAX_STEPS:
-            raise OptionError(f"length must be 1..{MAX_STEPS} steps (256 bars of 4/4 in sixteenths), "
-                              f"got {self.steps!r}")
-        check_range("beam size", self.beam, 1, MAX_BEAM)
-        for name in ("min_pitch", "max_pitch"):
-            v = getattr(self, name)
-            if v is not None:
-                check_range(name.replace("_", " "), v, 0, 127)
+        validate(self)
         if self.min_pitch is not None and self.max_pitch is not None and self.min_pitch > self.max_pitch:
             raise OptionError(f"min pitch {self.min_pitch} is above max pitch {self.max_pitch}")
         if self.key is not None:

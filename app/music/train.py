@@ -26,16 +26,23 @@ from typing import Sequence
 
 import numpy as np
 
-from app.core.folder import command_line, load_model_folder, now_iso, save_model_folder
+from app.core.folder import card_data, load_model_folder, make_card, save_model_folder
 from app.core.modelconfig import ModelConfig, TrainConfig
-from app.core.sampling import log_softmax
 from app.core.vocab import Vocabulary
 from app.errors import DataError, ModelFolderError, OptionError
 
-# The shipped folk model's settings (see BENCHMARKS.md for how they were chosen and what they reach).
-DEFAULT_MODEL = ModelConfig(cell="lstm", units=256, layers=1, dropout=0.0, input="onehot")
-DEFAULT_TRAIN = TrainConfig(epochs=24, batch_size=32, learning_rate=3e-3, lr_decay=0.92, clipnorm=1.0, patience=4,
-                            seed=0, val_fraction=0.1)
+# Named presets (model, training); "medium" holds the shipped folk model's settings (see BENCHMARKS.md for how they
+# were chosen and what they reach); "small" and "large" are untuned starting points for smaller/larger corpora.
+PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
+    "small": (ModelConfig(cell="lstm", units=128, layers=1, dropout=0.1, input="onehot"),
+              TrainConfig(epochs=30, batch_size=32, learning_rate=3e-3, lr_decay=0.92, clipnorm=1.0, patience=4)),
+    "medium": (ModelConfig(cell="lstm", units=256, layers=1, dropout=0.0, input="onehot"),
+               TrainConfig(epochs=24, batch_size=32, learning_rate=3e-3, lr_decay=0.92, clipnorm=1.0, patience=4,
+                           seed=0, val_fraction=0.1)),
+    "large": (ModelConfig(cell="lstm", units=512, layers=2, dropout=0.2, input="embedding", embed_dim=64),
+              TrainConfig(epochs=24, batch_size=32, learning_rate=2e-3, lr_decay=0.92, clipnorm=1.0, patience=4)),
+}
+DEFAULT_MODEL, DEFAULT_TRAIN = PRESETS["medium"]
 DEFAULT_TX = 256
 MAX_TX = 4096
 
@@ -67,6 +74,8 @@ def sequence_chunks(pieces: Sequence[np.ndarray], tx: int) -> tuple[np.ndarray, 
 
 def evaluate_pieces(stepper, pieces: Sequence[np.ndarray], batch: int = 256) -> dict:
     """Held-out NLL (nats/step), perplexity and next-step accuracy on s1..sn of each piece (n-gram convention)."""
+    from app.core.metrics import masked_nll, nll_summary
+
     pieces = [np.asarray(p, np.int64) for p in pieces if len(p) >= 2]
     if not pieces:
         raise DataError("no validation piece has 2 or more steps to score")
@@ -77,20 +86,20 @@ def evaluate_pieces(stepper, pieces: Sequence[np.ndarray], batch: int = 256) -> 
         length = max(len(p) for p in group)
         x = np.zeros((len(group), length), np.int64)
         y = np.zeros((len(group), length), np.int64)
-        w = np.zeros((len(group), length), bool)
+        w = np.zeros((len(group), length), np.float64)
         for r, p in enumerate(group):
             x[r, 0] = -1
             x[r, 1:len(p)] = p[:-1]
             y[r, :len(p)] = p
-            w[r, 1:len(p)] = True  # s0 is not scored (n-gram convention)
-        lp = log_softmax(stepper.run(x).astype(np.float64))
-        picked = np.take_along_axis(lp, y[..., None], axis=-1)[..., 0]
-        total -= float(picked[w].sum())
-        correct += int((lp.argmax(-1) == y)[w].sum())
-        count += int(w.sum())
-    nll = total / count
-    return {"nll_nats_per_step": nll, "nll_bits_per_step": nll / math.log(2), "perplexity": math.exp(nll),
-            "accuracy": correct / count, "steps": count, "pieces": len(pieces)}
+            w[r, 1:len(p)] = 1.0  # s0 is not scored (n-gram convention)
+        logits = stepper.run(x)
+        nll, n = masked_nll(logits, y, w)
+        total += nll * n
+        correct += int((logits.argmax(-1) == y)[w > 0].sum())
+        count += n
+    summary = nll_summary(total / count, count, unit="step")
+    summary.pop("tokens")
+    return {**summary, "accuracy": correct / count, "steps": count, "pieces": len(pieces)}
 
 
 def map_vocab(corpus_vocab: Vocabulary, model_vocab: Vocabulary) -> np.ndarray | None:
@@ -132,22 +141,13 @@ class MusicData:
 
 def _card(out: Path, data: MusicData, model_cfg, train_cfg, tx, history, status, seconds, metrics=None,
           parent=None) -> dict:
-    val_loss = history.get("val_loss", [])
-    return {
-        "name": out.name, "domain": "music", "status": status, "created": now_iso(),
-        "command": command_line(),
-        "corpus": {**data.source, "train_pieces": len(data.train), "val_pieces": len(data.val),
+    data_record = {**data.source, "train_pieces": len(data.train), "val_pieces": len(data.val),
                    "train_steps": int(sum(len(p) for p in data.train)),
                    "val_steps": int(sum(len(p) for p in data.val)),
-                   "tokens_sha256": corpus_fingerprint(list(data.train) + list(data.val))},
-        "model": dataclasses.asdict(model_cfg), "train": {**dataclasses.asdict(train_cfg), "tx": tx},
-        "fine_tuned_from": parent,
-        "epochs_done": len(history.get("loss", [])),
-        "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
-        "history": history,
-        "metrics": metrics or {},
-        "train_seconds": round(seconds, 1),
-    }
+                   "tokens_sha256": corpus_fingerprint(list(data.train) + list(data.val))}
+    return make_card(name=out.name, domain="music", status=status, data=data_record, model=model_cfg,
+                     train={**dataclasses.asdict(train_cfg), "tx": tx}, history=history, metrics=metrics or {},
+                     seconds=seconds, fine_tuned_from=parent)
 
 
 def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAULT_MODEL,
@@ -195,7 +195,7 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
                                    codec={**data.codec, "min_pitch": codec_meta.get("min_pitch"),
                                           "max_pitch": codec_meta.get("max_pitch")})
         parent = {"path": str(from_model), "name": folder.card.get("name"),
-                  "corpus_sha256": folder.card.get("corpus", {}).get("sha256")}
+                  "corpus_sha256": card_data(folder.card).get("sha256")}
     epochs_done = len(history.get("loss", []))
     if epochs_done >= train_cfg.epochs:
         raise OptionError(f"{out} has already run {epochs_done} epochs; ask for more with --epochs "
@@ -269,19 +269,25 @@ def load_music_data(corpus: str | Path) -> MusicData:
     return MusicData(train=c.train, val=c.val, vocab=c.vocab, codec=codec, source=source)
 
 
-def evaluate_model(model: str | Path, corpus: str | Path, baselines: bool = True) -> dict:
+def evaluate_model(model: str | Path | None = None, corpus: str | Path | None = None, baselines: bool = True,
+                   progress: bool = True) -> dict:
     """Held-out metrics of a model folder on a corpus's validation pieces, next to n-gram baselines on the same
-    tokens (the corpus vocabulary is mapped onto the model's; unknown tokens are an error)."""
-    folder = load_model_folder(model, domain="music")
+    tokens (the corpus vocabulary is mapped onto the model's; unknown tokens are an error). corpus=None: the one
+    recorded in the model's card, else the default corpus (built on first use)."""
+    from app.music.corpus import corpus_for
+    from app.music.generate import MelodyGenerator
+
+    gen = MelodyGenerator.load(model)
+    corpus = corpus_for(corpus, gen.card, progress=progress)
     data = load_music_data(corpus)
-    idmap = map_vocab(data.vocab, folder.vocab)
+    idmap = map_vocab(data.vocab, gen.folder.vocab)
     train_p = data.train if idmap is None else [idmap[p] for p in data.train]
     val_p = data.val if idmap is None else [idmap[p] for p in data.val]
     if not val_p:
         raise DataError(f"corpus {corpus} has no validation pieces")
-    report = {"model": str(model), "corpus": str(corpus), "model_metrics": evaluate_pieces(folder.stepper(), val_p)}
+    report = {"model": str(gen.path), "corpus": str(corpus), "model_metrics": evaluate_pieces(gen.stepper, val_p)}
     if baselines:
         from app.core.ngram import fit_baselines
 
-        report["baselines"] = fit_baselines(train_p, val_p, folder.vocab.size)
+        report["baselines"] = fit_baselines(train_p, val_p, gen.folder.vocab.size)
     return report

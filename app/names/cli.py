@@ -7,8 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_MODEL = "models/dinos"
+from app.core.modelconfig import ModelConfig, TrainConfig
+from app.core.options import add_dataclass_args
+from app.core.sampling import SamplingOptions
+from app.names.generator import GenerateOptions
+from app.names.train import PRESETS
+
 DEFAULT_DATA = "data/dinos.txt"
+MODEL_HELP = "model folder (default: the shipped models/dinos, found as app/core/paths.py says)"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -18,44 +24,26 @@ def register(parser: argparse.ArgumentParser) -> None:
     t = sub.add_parser("train", help="train a names model on a text file (one name per line)")
     t.add_argument("--data", default=DEFAULT_DATA, help=f"UTF-8 names file (default {DEFAULT_DATA})")
     t.add_argument("--out", required=True, help="model folder to write, e.g. models/mynames")
-    t.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
-    t.add_argument("--cell", choices=("lstm", "gru"))
-    t.add_argument("--units", type=int)
-    t.add_argument("--layers", type=int)
-    t.add_argument("--dropout", type=float)
-    t.add_argument("--recurrent-dropout", type=float)
-    t.add_argument("--input", choices=("onehot", "embedding"))
-    t.add_argument("--embed-dim", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float, dest="learning_rate")
-    t.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
-    t.add_argument("--val-fraction", type=float)
-    t.add_argument("--seed", type=int, help="split and initialisation seed")
+    t.add_argument("--preset", choices=tuple(PRESETS),
+                   help="named settings; default: small below 5,000 distinct names, medium below 20,000, else "
+                        "large (app/names/train.py); the flags below override single settings")
+    for i, cls in enumerate((ModelConfig, TrainConfig)):
+        add_dataclass_args(t, cls, defaults=PRESETS["small"][i], default_label="preset small")
     t.add_argument("--keep-case", action="store_true", help="do not lower-case the names")
     t.add_argument("--logdir", help="TensorBoard log folder (default runs/<model name>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="generate names from a model folder")
-    g.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL})")
-    g.add_argument("-n", type=int, default=10, help="number of names (default 10)")
-    g.add_argument("--temperature", type=float, default=1.0, help="> 0; lower is safer, higher is wilder")
-    g.add_argument("--top-k", type=int, help="sample among the k most likely characters (1 = greedy)")
-    g.add_argument("--top-p", type=float, help="nucleus sampling, 0 < p <= 1")
-    g.add_argument("--prefix", default="", help='every name starts with this, e.g. "tyranno"')
-    g.add_argument("--suffix", default="", help='every name ends with this, e.g. "saurus"')
-    g.add_argument("--contains", default="", help="every name contains this")
-    g.add_argument("--min-len", type=int, default=1, help="minimum length in characters (default 1)")
-    g.add_argument("--max-len", type=int, default=30, help="maximum length in characters (default 30)")
-    g.add_argument("--unique", action="store_true", help="no name twice")
-    g.add_argument("--novel-only", action="store_true", help="exclude names found in the training data")
-    g.add_argument("--seed", type=int, help="same seed, same names")
+    g.add_argument("--model", help=MODEL_HELP)
+    add_dataclass_args(g, GenerateOptions)
+    add_dataclass_args(g, SamplingOptions)
     g.add_argument("--out-dir", default="outputs/names", help="where the .txt goes (default outputs/names)")
     g.add_argument("--no-save", action="store_true", help="print only, write no file")
     g.set_defaults(func=cmd_generate)
 
     e = sub.add_parser("evaluate", help="held-out NLL (nats/char, bits/char), perplexity and novelty")
-    e.add_argument("--model", default=DEFAULT_MODEL)
+    e.add_argument("--model", help=MODEL_HELP)
     e.add_argument("--data", help="names file to score (default: the model's own validation split)")
     e.add_argument("-n", type=int, default=1000, help="samples for the novelty count (default 1000)")
     e.add_argument("--seed", type=int, default=0)
@@ -63,7 +51,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("report", help="quality report: novelty, lengths, bigram distance at several temperatures")
-    r.add_argument("--model", default=DEFAULT_MODEL)
+    r.add_argument("--model", help=MODEL_HELP)
     r.add_argument("-n", type=int, default=1000, help="samples per temperature (default 1000)")
     r.add_argument("--temperatures", default="0.5,0.8,1.0,1.2", help="comma-separated (default 0.5,0.8,1.0,1.2)")
     r.add_argument("--seed", type=int, default=0)
@@ -73,24 +61,22 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args) -> int:
-    import dataclasses
+    from app.core.options import from_args
+    from app.names.codec import read_names
+    from app.names.train import resolve_configs, train_names_model
 
-    from app.core.modelconfig import ModelConfig, TrainConfig
-    from app.names.train import DEFAULT_MODEL as M, DEFAULT_TRAIN as T, train_names_model
-
-    def pick(cfg, names):
-        return dataclasses.replace(cfg, **{k: getattr(args, k) for k in names if getattr(args, k) is not None})
-
-    model_cfg: ModelConfig = pick(M, ("cell", "units", "layers", "dropout", "recurrent_dropout", "input", "embed_dim"))
-    train_cfg: TrainConfig = pick(T, ("epochs", "batch_size", "learning_rate", "patience", "val_fraction", "seed"))
+    n_names = len(read_names(args.data, lowercase=not args.keep_case))
+    preset, model_base, train_base = resolve_configs(n_names, args.preset)
+    model_cfg, train_cfg = from_args(ModelConfig, args, model_base), from_args(TrainConfig, args, train_base)
     out = Path(args.out)
     log_dir = args.logdir or str(Path("runs") / out.name)
-    print(f"training {out} on {args.data}: {model_cfg}", file=sys.stderr)
-    card = train_names_model(args.data, out, model_cfg, train_cfg, lowercase=not args.keep_case,
+    print(f"training {out} on {args.data} ({n_names} names, preset {preset}): {model_cfg}, {train_cfg}",
+          file=sys.stderr)
+    card = train_names_model(args.data, out, model_cfg, train_cfg, preset=preset, lowercase=not args.keep_case,
                              log_dir=log_dir, progress=not args.quiet)
     m = card["metrics"]
     print(f"saved {out}: {card['data']['train_names']} train / {card['data']['val_names']} validation names, "
-          f"{m['epochs_run']} epochs (best {m['best_epoch']}), {m['train_seconds']} s; validation "
+          f"{card['epochs_done']} epochs (best {card['best_epoch']}), {card['train_seconds']} s; validation "
           f"{m['validation']['nll_nats_per_char']:.4f} nats/char "
           f"({m['validation']['nll_bits_per_char']:.3f} bits/char, perplexity {m['validation']['perplexity']:.2f})")
     print(f"TensorBoard logs: {log_dir}")
@@ -98,12 +84,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
-    from app.names.generator import NameGenerator, make_options
+    from app.core.options import from_args
+    from app.core.outputs import ensure_dir
+    from app.names.generator import NameGenerator, write_names
 
-    opts = make_options(n=args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                        prefix=args.prefix, suffix=args.suffix, contains=args.contains, min_len=args.min_len,
-                        max_len=args.max_len, unique=args.unique, novel_only=args.novel_only, seed=args.seed)
+    opts = from_args(GenerateOptions, args, sampling=from_args(SamplingOptions, args))
     out_dir = None if args.no_save else ensure_dir(args.out_dir)  # fail before the work, not after
     gen = NameGenerator.load(args.model)
     result = gen.run(opts)
@@ -113,9 +98,7 @@ def cmd_generate(args) -> int:
     r = result.report
     summary = f"{r['samples']} names: {r['new']} new, {r['in_train']} in the training data, {r['unique']} unique"
     if out_dir is not None:
-        path = unique_stem(out_dir, timestamp(), (".txt",)).with_suffix(".txt")
-        atomic_write(path, "\n".join(result.names) + "\n")
-        summary += f"; written to {path}"
+        summary += f"; written to {write_names(result.names, out_dir)}"
     print(summary, file=sys.stderr)
     return 0
 
@@ -129,7 +112,7 @@ def cmd_evaluate(args) -> int:
         return 0
     v = report["heldout"]
     nov = report["novelty"]
-    print(f"model {args.model}, scored on {report['scored_on']} ({v['tokens']} characters, end-of-name counted)")
+    print(f"model {report['model']}, scored on {report['scored_on']} ({v['tokens']} characters, end-of-name counted)")
     print(f"  held-out NLL  {v['nll_nats_per_char']:.4f} nats/char  {v['nll_bits_per_char']:.4f} bits/char  "
           f"perplexity {v['perplexity']:.3f}")
     print(f"  novelty       {nov['new']}/{nov['samples']} samples new ({100 * nov['new_fraction']:.1f} %), "
@@ -138,13 +121,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from app.errors import OptionError
+    from app.core.options import parse_temperatures
     from app.names.report import run_report
 
-    try:
-        temps = tuple(float(t) for t in args.temperatures.split(",") if t.strip())
-    except ValueError:
-        raise OptionError(f"--temperatures must be numbers separated by commas, got {args.temperatures!r}") from None
+    temps = parse_temperatures(args.temperatures)
     folder, report = run_report(args.model, args.n, temps, args.seed, args.out_dir, args.update_card)
     for r in report["by_temperature"]:
         print(f"T={r['temperature']}: {r['new']}/{r['samples']} new, {r['unique']} unique, "

@@ -18,7 +18,7 @@ def heldout_nll(gen: NameGenerator, names: list[str]) -> dict:
     return nll_summary(nats, tokens)
 
 
-def evaluate(model: str | Path, data: str | Path | None = None, n_samples: int = 1000, seed: int = 0) -> dict:
+def evaluate(model: str | Path | None, data: str | Path | None = None, n_samples: int = 1000, seed: int = 0) -> dict:
     gen = NameGenerator.load(model)
     if data is None:
         names, scored_on = gen.val_names, "the model's validation split"
@@ -27,6 +27,6 @@ def evaluate(model: str | Path, data: str | Path | None = None, n_samples: int =
         for name in names:
             gen.codec.check_text(name, f"name in {data}")
     result = gen.run(make_options(n=n_samples, temperature=1.0, seed=seed))
-    return {"model": str(model), "scored_on": scored_on, "heldout": heldout_nll(gen, names),
+    return {"model": str(gen.folder.path), "scored_on": scored_on, "heldout": heldout_nll(gen, names),
             "novelty": result.report, "samples_preview": result.names[:10],
             "mean_length": float(np.mean([len(s) for s in result.names]))}

@@ -7,13 +7,15 @@ finished rows are dropped from the batch so the cost follows the live names only
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from app.core.config import check_range
 from app.core.folder import ModelFolder, load_model_folder
+from app.core.options import opt, validate
+from app.core.paths import default_model
 from app.core.metrics import novelty
 from app.core.parallel import map_chunks
 from app.core.sampling import SamplingOptions, sample_next
@@ -32,23 +34,20 @@ class GenerateOptions:
     `max_rounds` batches). unique: no name twice; novel_only: exclude names in the training data.
     """
 
-    n: int = 10
+    n: int = opt(10, "number of names", lo=1, hi=MAX_N, flag=("-n",))
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
-    prefix: str = ""
-    suffix: str = ""
-    contains: str = ""
-    min_len: int = 1
-    max_len: int = 30
-    unique: bool = False
-    novel_only: bool = False
-    seed: int | None = None
-    max_rounds: int = 200
+    prefix: str = opt("", 'every name starts with this, e.g. "tyranno"')
+    suffix: str = opt("", 'every name ends with this, e.g. "saurus"')
+    contains: str = opt("", "every name contains this")
+    min_len: int = opt(1, "minimum length in characters, prefix included", lo=1, hi=MAX_LEN)
+    max_len: int = opt(30, "maximum length in characters, prefix included", lo=1, hi=MAX_LEN)
+    unique: bool = opt(False, "no name twice")
+    novel_only: bool = opt(False, "exclude names found in the training data")
+    seed: int | None = opt(None, "same seed, same names", lo=0, hi=2**63 - 1)
+    max_rounds: int = opt(200, "batches drawn at most to meet the constraints", lo=1, hi=100000, cli=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n, int) or not 1 <= self.n <= MAX_N:
-            raise OptionError(f"n (number of names) must be an integer in 1..{MAX_N}, got {self.n!r}")
-        check_range("min-len", self.min_len, 1, MAX_LEN)
-        check_range("max-len", self.max_len, 1, MAX_LEN)
+        validate(self)
         if self.min_len > self.max_len:
             raise OptionError(f"min-len ({self.min_len}) is larger than max-len ({self.max_len})")
         for what, text in (("prefix", self.prefix), ("suffix", self.suffix)):
@@ -56,7 +55,6 @@ class GenerateOptions:
                 raise OptionError(f"{what} {text!r} is longer than max-len ({self.max_len})")
         if len(self.prefix) >= self.max_len:
             raise OptionError(f"prefix {self.prefix!r} leaves no room under max-len ({self.max_len})")
-        check_range("max-rounds", self.max_rounds, 1, 100000)
 
 
 @dataclass
@@ -77,8 +75,9 @@ class NameGenerator:
         self.val_names = _read_list(folder.path / "names_val.txt")
 
     @classmethod
-    def load(cls, path: str | Path = "models/dinos") -> "NameGenerator":
-        return cls(load_model_folder(path, domain="names"))
+    def load(cls, path: str | Path | None = None) -> "NameGenerator":
+        """Load a names model folder (default: the shipped models/dinos, see app.core.paths)."""
+        return cls(load_model_folder(default_model("names") if path is None else path, domain="names"))
 
     # --- the loop -------------------------------------------------------------------------------------------
     def sample(self, batch: int, rng: np.random.Generator, sampling: SamplingOptions = SamplingOptions(),
@@ -178,17 +177,27 @@ class NameGenerator:
         return norm
 
 
-def make_options(n: int = 10, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 greedy: bool = False, **kwargs) -> GenerateOptions:
-    unknown = set(kwargs) - set(GenerateOptions.__dataclass_fields__) - {"sampling"}
+def make_options(n: int = 10, temperature: float = 1.0, **kwargs) -> GenerateOptions:
+    """GenerateOptions from flat keywords: SamplingOptions fields (temperature, top_k, ...) go to `sampling`."""
+    sampling_fields = {f.name for f in dataclasses.fields(SamplingOptions)}
+    unknown = set(kwargs) - set(GenerateOptions.__dataclass_fields__) - sampling_fields - {"sampling"}
     if unknown:
         raise OptionError(f"unknown option(s) {', '.join(sorted(unknown))}")
-    sampling = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
-    return GenerateOptions(n=n, sampling=sampling, **kwargs)
+    sampling = SamplingOptions(temperature=temperature, **{k: v for k, v in kwargs.items() if k in sampling_fields})
+    return GenerateOptions(n=n, sampling=sampling, **{k: v for k, v in kwargs.items() if k not in sampling_fields})
+
+
+def write_names(names: list[str], out_dir: str | Path) -> Path:
+    """Write the names, one per line, to a new <out_dir>/<timestamp>.txt (never overwriting); returns its path."""
+    from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
+
+    path = unique_stem(ensure_dir(out_dir), timestamp(), (".txt",)).with_suffix(".txt")
+    atomic_write(path, "\n".join(names) + "\n")
+    return path
 
 
 def _read_list(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
 
 
-__all__ = ["NameGenerator", "GenerateOptions", "GenerateResult", "make_options"]
+__all__ = ["NameGenerator", "GenerateOptions", "GenerateResult", "make_options", "write_names"]

@@ -135,7 +135,7 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_report(model: str | Path, n: int = 1000, temperatures: Sequence[float] = TEMPERATURES, seed: int = 0,
+def run_report(model: str | Path | None, n: int = 1000, temperatures: Sequence[float] = TEMPERATURES, seed: int = 0,
                out_dir: str | Path = "outputs/reports", update_card: bool = False) -> tuple[Path, dict]:
     """Write report.json, report.md and PNG plots to <out_dir>/<timestamp>-names/; optionally add to card.json."""
     if n < 1:
@@ -149,7 +149,7 @@ def run_report(model: str | Path, n: int = 1000, temperatures: Sequence[float] =
     atomic_write(folder / "report.json", json.dumps(report, indent=1))
     atomic_write(folder / "report.md", to_markdown(report))
     if update_card:
-        update_card_file(model, "report", {
+        update_card_file(gen.folder.path, "report", {
             "heldout": report["heldout"], "real_vs_real": report["real_vs_real"],
             "by_temperature": [{k: v for k, v in r.items() if k != "examples"} for r in report["by_temperature"]],
             "samples_per_temperature": n, "seed": seed})

@@ -8,27 +8,61 @@ from pathlib import Path
 
 import numpy as np
 
-from app import __version__
-from app.core.folder import command_line, file_sha256, now_iso, save_model_folder
+from app.core.folder import file_sha256, make_card, save_model_folder
 from app.core.metrics import masked_nll, nll_summary
 from app.core.modelconfig import ModelConfig, TrainConfig
 from app.names.codec import NameCodec, read_names, split_names
 
-# The shipped dinosaur model's settings (chosen on the validation split; see BENCHMARKS.md).
-DEFAULT_MODEL = ModelConfig(cell="lstm", units=128, layers=1, dropout=0.4, recurrent_dropout=0.3,
-                            input="embedding", embed_dim=32)
-DEFAULT_TRAIN = TrainConfig(epochs=150, batch_size=32, learning_rate=3e-3, lr_decay=0.98, clipnorm=1.0,
-                            patience=15)
+# Named presets (model, training). "small" holds the shipped dinosaur model's settings (chosen on its validation
+# split; see BENCHMARKS.md): strong regularisation for ~1,500 names. Bigger lists need less of it and more
+# capacity; "large" was measured on 88,799 US surnames (BENCHMARKS.md); "medium" lies between the two (untuned).
+PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
+    "small": (ModelConfig(cell="lstm", units=128, layers=1, dropout=0.4, recurrent_dropout=0.3, input="embedding",
+                          embed_dim=32),
+              TrainConfig(epochs=150, batch_size=32, learning_rate=3e-3, lr_decay=0.98, clipnorm=1.0, patience=15)),
+    "medium": (ModelConfig(cell="lstm", units=192, layers=1, dropout=0.25, recurrent_dropout=0.1,
+                           input="embedding", embed_dim=48),
+               TrainConfig(epochs=80, batch_size=64, learning_rate=3e-3, lr_decay=0.95, clipnorm=1.0, patience=6,
+                           time_limit_min=30)),
+    "large": (ModelConfig(cell="lstm", units=256, layers=1, dropout=0.1, recurrent_dropout=0.0, input="embedding",
+                          embed_dim=64),
+              TrainConfig(epochs=30, batch_size=128, learning_rate=3e-3, lr_decay=0.9, clipnorm=1.0, patience=3,
+                          time_limit_min=14)),
+}
+PRESET_LIMITS = (("small", 5_000), ("medium", 20_000))  # fewer distinct names than this -> that preset
+DEFAULT_MODEL, DEFAULT_TRAIN = PRESETS["small"]
 
 
-def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig = DEFAULT_MODEL,
-                      train_cfg: TrainConfig = DEFAULT_TRAIN, *, lowercase: bool = True,
+def preset_for(n_names: int) -> str:
+    """The preset for a list of `n_names` distinct names: small below 5,000, medium below 20,000, else large."""
+    for name, limit in PRESET_LIMITS:
+        if n_names < limit:
+            return name
+    return "large"
+
+
+def resolve_configs(n_names: int, preset: str | None = None, model_cfg: ModelConfig | None = None,
+                    train_cfg: TrainConfig | None = None) -> tuple[str, ModelConfig, TrainConfig]:
+    """(preset name, model config, train config): given configs win, the rest come from `preset` (default: the
+    one for the data size)."""
+    from app.core.config import check_choice
+
+    preset = preset or preset_for(n_names)
+    check_choice("preset", preset, tuple(PRESETS))
+    m, t = PRESETS[preset]
+    return preset, model_cfg or m, train_cfg or t
+
+
+def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig | None = None,
+                      train_cfg: TrainConfig | None = None, *, preset: str | None = None, lowercase: bool = True,
                       log_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Read `data`, split by `train_cfg.seed`, train, evaluate on validation, save the folder at `out`.
 
+    Configs not given come from `preset` (default: picked from the number of distinct names, `preset_for`).
     Returns the model card (also written as card.json). NLL figures are nats per character, end-of-name counted.
     """
     names = read_names(data, lowercase=lowercase)
+    preset, model_cfg, train_cfg = resolve_configs(len(names), preset, model_cfg, train_cfg)
     train_names, val_names = split_names(names, train_cfg.val_fraction, train_cfg.seed)
     if not val_names:
         from app.errors import DataError
@@ -51,26 +85,13 @@ def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig 
     stepper = NumpyStepper(weights, model_cfg, codec.vocab.size)
     val_nll, val_tokens = masked_nll(stepper.run(xy_val[0]), xy_val[1], xy_val[2])
     train_nll, train_tokens = masked_nll(stepper.run(xy_train[0]), xy_train[1], xy_train[2])
-    val_loss = history.get("val_loss", [])
-    card = {
-        "name": Path(out).name,
-        "domain": "names",
-        "created": now_iso(),
-        "app_version": __version__,
-        "command": command_line(),
-        "data": {"file": Path(data).name, "sha256": file_sha256(data), "names": len(names),
-                 "train_names": len(train_names), "val_names": len(val_names), "lowercase": lowercase},
-        "model": dataclasses.asdict(model_cfg),
-        "train": dataclasses.asdict(train_cfg),
-        "parameters": int(sum(int(np.prod(w.shape)) for w in weights.values())),
-        "metrics": {
-            "validation": nll_summary(val_nll, val_tokens),
-            "train": nll_summary(train_nll, train_tokens),
-            "epochs_run": len(history.get("loss", [])),
-            "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
-            "train_seconds": round(seconds, 1),
-        },
-    }
+    card = make_card(
+        name=Path(out).name, domain="names", status="done",
+        data={"file": Path(data).name, "sha256": file_sha256(data), "names": len(names),
+              "train_names": len(train_names), "val_names": len(val_names), "lowercase": lowercase},
+        model=model_cfg, train={**dataclasses.asdict(train_cfg), "preset": preset}, history=history,
+        metrics={"validation": nll_summary(val_nll, val_tokens), "train": nll_summary(train_nll, train_tokens)},
+        seconds=seconds, parameters=int(sum(int(np.prod(w.shape)) for w in weights.values())))
     config = {"domain": "names", "model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(train_cfg),
               "codec": {"lowercase": lowercase}}
     save_model_folder(out, keras_model=model, weights=weights, vocab=codec.vocab, config=config, card=card,

@@ -112,8 +112,7 @@ def generate_names(models_dir: str | Path, model: str, n: int = 10, temperature:
                    suffix: str = "", novel_only: bool = False, seed: int | None = None,
                    out_dir: str | Path | None = None) -> NamesResult:
     """Names from a listed model; writes them to a new .txt in out_dir (if given) as `names generate` does."""
-    from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
-    from app.names.generator import make_options
+    from app.names.generator import make_options, write_names
 
     n = _whole("count", n, 1, MAX_NAMES)
     seed = _seed(seed)
@@ -124,10 +123,8 @@ def generate_names(models_dir: str | Path, model: str, n: int = 10, temperature:
     train = set(gen.train_names)
     txt = None
     if out_dir is not None:
-        folder = ensure_dir(out_dir)
         with _write_lock:  # pick the name and write it before another request can pick the same name
-            txt = unique_stem(folder, timestamp(), (".txt",)).with_suffix(".txt")
-            atomic_write(txt, "\n".join(result.names) + "\n")
+            txt = write_names(result.names, out_dir)
     return NamesResult(result.names, [name not in train for name in result.names], result.report, txt)
 
 
@@ -147,8 +144,7 @@ def generate_music(models_dir: str | Path, model: str, count: int = 1, bars: int
                    limits: UploadLimits = UploadLimits(), synth: str = "auto") -> list[dict]:
     """Melodies from a listed model, each with .mid, .wav and .png, in a fresh folder under out_root."""
     from app.core.outputs import timestamp
-    from app.core.sampling import SamplingOptions
-    from app.music.generate import GenerateRequest, generate
+    from app.music.generate import MelodyGenerator, write_melodies
 
     count = _whole("number of melodies", count, 1, MAX_MELODIES)
     bars = _whole("bars", bars, 1, MAX_WEB_BARS)
@@ -158,10 +154,10 @@ def generate_music(models_dir: str | Path, model: str, count: int = 1, bars: int
         check_midi_file(primer, limits=limits)
     path = resolve_model(models_dir, model, "music")
     out_dir = Path(out_root) / f"{timestamp()}-{uuid.uuid4().hex[:6]}"
-    req = GenerateRequest(model=path, n=count, bars=bars, sampling=SamplingOptions(temperature=float(temperature)),
-                          seed=seed, key=key, qpm=float(qpm), program=int(program), primer_midi=primer or None,
-                          out_dir=out_dir, synth=synth)
-    return generate(req)
+    gen = MelodyGenerator.load(path)
+    melodies = gen.generate(n=count, bars=bars, temperature=float(temperature), seed=seed, key=key, qpm=float(qpm),
+                            program=int(program), primer_midi=primer or None)
+    return write_melodies(melodies, out_dir, synth=synth, title=gen.path.name)
 
 
 def _seed(value) -> int | None:
