@@ -4,9 +4,6 @@ Layout: `app.core` is the token-sequence core shared by both domains (vocabulary
 stepper, sampling, model folder, n-gram baselines); `app.names` and `app.music` add only a codec and a writer.
 """
 
-import os
-
-# TensorFlow prints several INFO lines at import (oneDNN, CPU features); users see them as noise.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's start-up lines are silenced in one place: app/core/tfquiet.py (imported before keras).
 
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ import pytest
 
 from app.cli import main as cli_main
 from app.errors import DataError
-from app.music.corpus import build_corpus, format_summary, load_corpus, read_primer
+from app.music.corpus import build_corpus, format_summary, load_corpus
 from app.music.melody import ExtractConfig
 from tests.music_fixtures import ABC_SYNTAX_ERROR, ABC_TWO_TUNES, TUNE, bad_files, melody_midi, write
 
@@ -149,16 +149,6 @@ def test_interrupted_write_leaves_no_partial_corpus(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         build_corpus([str(src)], out, jobs=1, progress=False)
     assert not (out / "corpus.npz").exists() and not list(out.glob(".corpus.*"))
-
-
-def test_read_primer_uses_the_corpus_rules(tmp_path):
-    path = write(tmp_path, "primer.mid", melody_midi(TUNE[:3]))
-    ids, meta = read_primer(path, ExtractConfig(transpose="C"))
-    assert ids.dtype == np.int32 and meta["transposed_by"] != 0
-    assert ids[0] == 2 + (TUNE[0][0] + meta["transposed_by"]) - 48
-    bad = write(tmp_path, "drums.mid", bad_files()["drums.mid"][0])
-    with pytest.raises(DataError, match="drums only"):
-        read_primer(bad, ExtractConfig())
 
 
 def test_cli_builds_and_reports_errors_in_one_line(tmp_path, capsys):

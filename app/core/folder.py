@@ -119,9 +119,8 @@ class ModelFolder:
 
     def keras_model(self):
         """Load model.keras with safe_mode on (imports Keras)."""
+        import app.core.model  # noqa: F401,I001  (quiet TensorFlow import; registers custom layers)
         import keras
-
-        import app.core.model  # noqa: F401  (registers custom layers)
 
         return keras.saving.load_model(self.path / "model.keras", safe_mode=True)
 

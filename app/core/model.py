@@ -7,6 +7,7 @@ the two give the same probabilities.
 
 from __future__ import annotations
 
+import app.core.tfquiet  # noqa: F401,I001  (before keras: silences TensorFlow start-up lines)
 import keras
 import numpy as np
 

@@ -14,7 +14,6 @@ import math
 from collections import Counter, defaultdict
 from typing import Iterable, Sequence
 
-import numpy as np
 
 from app.errors import OptionError
 
@@ -100,11 +99,3 @@ def fit_baselines(train: Sequence[Sequence[int]], val: Sequence[Sequence[int]], 
     nll, n = m.nll(val)
     rows.append({"name": m.name, "order": max_order, "nll": nll, "tokens": n})
     return rows
-
-
-def entropy_bits(nats: float) -> float:
-    return nats / math.log(2)
-
-
-def perplexity(nats: float) -> float:
-    return float(np.exp(nats))

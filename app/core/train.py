@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Callable
 
+import app.core.tfquiet  # noqa: F401,I001  (before keras: silences TensorFlow start-up lines)
 import keras
 import numpy as np
 import tensorflow as tf

@@ -79,15 +79,6 @@ class MelodyCodec:
         return Melody(events=tuple(int(e) for e in ev), steps_per_quarter=steps_per_quarter, qpm=float(qpm),
                       time_signature=tuple(time_signature), program=program)
 
-    def to_midi(self, ids, *, steps_per_quarter: int = 4, qpm: float = 120.0,
-                time_signature: tuple[int, int] = (4, 4), program: int = 0, velocity: int = 90):
-        """ids -> pretty_midi.PrettyMIDI with one instrument (GM `program`), tempo `qpm`, time signature set."""
-        from app.music.midi_io import melody_to_midi
-
-        melody = self.decode(ids, steps_per_quarter=steps_per_quarter, qpm=qpm, time_signature=time_signature,
-                             program=program)
-        return melody_to_midi(melody, velocity=velocity)
-
     def transpose_ids(self, ids: np.ndarray, semitones: int) -> np.ndarray | None:
         """Ids of the same melody moved by `semitones`, or None if a note would leave the pitch range."""
         ids = np.asarray(ids, dtype=np.int32)

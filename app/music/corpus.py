@@ -527,36 +527,6 @@ def load_corpus(path: str | Path = DEFAULT_OUT) -> Corpus:
                   train_meta=sets[0][1], val_meta=sets[1][1], meta=meta, report=report)
 
 
-# --- primers -------------------------------------------------------------------------------------------------------
-def read_primer(path: str | Path, config: ExtractConfig) -> tuple[np.ndarray, dict]:
-    """A music file (MIDI, ABC, MusicXML ...) -> (ids, meta) with the corpus's codec and extraction rules.
-
-    Uses `config` (pass `corpus.config`) for grid, pitch range, out-of-range rule, key transposition and track
-    choice, but never splits at silences and accepts any number of notes. Returns the longest segment of the
-    first piece that has notes; meta has name, qpm, time_signature, steps_per_quarter, transposed_by.
-    Raises DataError with the reason when the file gives no melody.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"primer {str(p)!r} is not a file; pass a .mid/.abc/.xml file")
-    cfg = ExtractConfig(**{**to_dict(config), "min_notes": 1, "split_silence": 0.0, "augment": 0})
-    codec = MelodyCodec(cfg.min_pitch, cfg.max_pitch)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pieces, skips = read_file(SourceFile(str(p), str(p)))
-    reasons = [f"{s.reason} ({s.detail})" for s in skips]
-    for piece in pieces:
-        res = extract_melodies(piece, cfg)
-        if res.melodies:
-            best = max(res.melodies, key=lambda m: m.steps)
-            return codec.encode(best), {"name": piece.name, "qpm": piece.qpm,
-                                        "time_signature": tuple(piece.time_signature),
-                                        "steps_per_quarter": cfg.steps_per_quarter,
-                                        "transposed_by": res.transposed_by}
-        reasons.append(f"{res.skip} ({res.detail})")
-    raise DataError(f"primer {str(p)!r} gives no melody: {'; '.join(reasons) or 'no pieces'}")
-
-
 def corpus_for(corpus: str | Path | None = None, card: dict | None = None, progress: bool = True) -> Path:
     """The corpus folder a command uses: `corpus` if given; else the one recorded in the model's card (when it
     still exists); else the default corpus (app.core.paths), built on first use with a progress bar."""

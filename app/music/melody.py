@@ -161,10 +161,6 @@ class Melody:
         return {"steps_per_quarter": self.steps_per_quarter, "qpm": self.qpm,
                 "time_signature": tuple(self.time_signature), "program": self.program}
 
-    def transposed(self, semitones: int) -> "Melody":
-        ev = tuple(e + semitones if e >= 0 else e for e in self.events)
-        return Melody(events=ev, **self.meta())
-
 
 # --- extraction steps ----------------------------------------------------------------------------------------------
 def quantise(notes: Sequence[tuple[int, float, float]], steps_per_quarter: int) -> list[tuple[int, int, int]]:

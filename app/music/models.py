@@ -24,6 +24,7 @@ An input row of zeros (the course's x0) is id -1 in the fast form.
 
 from __future__ import annotations
 
+import app.core.tfquiet  # noqa: F401,I001  (before keras: silences TensorFlow start-up lines)
 import keras
 import numpy as np
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -378,7 +378,8 @@ def write_pianorolls(report: dict, samples: dict, folder: Path, count: int = EXA
     return _save(fig, folder / "pianorolls.png")
 
 
-def write_examples(report: dict, samples: dict, model: MelodyGenerator, folder: Path, count: int = EXAMPLES) -> list[Path]:
+def write_examples(report: dict, samples: dict, model: MelodyGenerator, folder: Path,
+                   count: int = EXAMPLES) -> list[Path]:
     """The first `count` generated melodies of each temperature as MIDI files in examples/."""
     from app.music.midi_io import write_midi
 

@@ -27,7 +27,7 @@ PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
     "large": (ModelConfig(cell="lstm", units=256, layers=1, dropout=0.1, recurrent_dropout=0.0, input="embedding",
                           embed_dim=64),
               TrainConfig(epochs=30, batch_size=128, learning_rate=3e-3, lr_decay=0.9, clipnorm=1.0, patience=3,
-                          time_limit_min=14)),
+                          time_limit_min=12)),
 }
 PRESET_LIMITS = (("small", 5_000), ("medium", 20_000))  # fewer distinct names than this -> that preset
 DEFAULT_MODEL, DEFAULT_TRAIN = PRESETS["small"]
