@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 ROOT = Path(__file__).resolve().parents[1]
 DINOS = ROOT / "data" / "dinos.txt"
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs the trained `tiny_names_model` trains a model (once per session): it is slow."""
+    for item in items:
+        if "tiny_names_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from app.core.sampling import softmax
     ModelConfig(cell="gru", units=7, layers=1, input="embedding", embed_dim=5),
     ModelConfig(cell="rnn", units=8, layers=2, input="embedding", embed_dim=4),
 ], ids=["lstm-onehot", "lstm2-embed", "gru2-onehot", "gru-embed", "rnn2-embed"])
+@pytest.mark.slow
 def test_numpy_stepper_equals_keras_model(cfg):
     from app.core.model import build_model, export_weights
     from app.core.stepper import NumpyStepper
@@ -43,6 +44,7 @@ def test_every_registered_cell_builds_and_an_unknown_cell_is_an_error():
         ModelConfig(cell="transformer")
 
 
+@pytest.mark.slow
 def test_import_weights_is_the_inverse_of_export():
     from app.core.model import build_model, export_weights, import_weights
 
@@ -53,6 +55,7 @@ def test_import_weights_is_the_inverse_of_export():
     np.testing.assert_array_equal(np.asarray(a(ids)), np.asarray(b(ids)))
 
 
+@pytest.mark.slow
 def test_minus_one_id_is_a_zero_input():
     from app.core.model import build_model, export_weights
     from app.core.stepper import NumpyStepper
@@ -70,6 +73,7 @@ def test_minus_one_id_is_a_zero_input():
     np.testing.assert_allclose(logits[0], h @ k["head/kernel"] + k["head/bias"], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_padding_never_counts_in_the_loss():
     """Changing targets at padded steps changes neither the loss nor the gradients."""
     import keras

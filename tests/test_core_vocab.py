@@ -46,7 +46,7 @@ def test_pad_sequences_truncates_and_pads():
 
 def test_configs_validate_and_reject_unknown_options():
     with pytest.raises(OptionError, match="cell must be one of"):
-        ModelConfig(cell="rnn")
+        ModelConfig(cell="transformer")
     with pytest.raises(OptionError, match="dropout"):
         ModelConfig(dropout=1.0)
     with pytest.raises(OptionError, match="unknown option"):

@@ -30,6 +30,7 @@ def _mixed_folder(root):
     return root
 
 
+@pytest.mark.slow  # a process pool (jobs=2)
 def test_mixed_folder_builds_with_the_right_counts(tmp_path):
     src, out = _mixed_folder(tmp_path / "mixed"), tmp_path / "out"
     res = build_corpus([str(src)], out, ExtractConfig(split_silence=0), val_fraction=0.25, seed=1, jobs=2,
@@ -118,6 +119,7 @@ def test_augmentation_only_on_training_pieces(tmp_path):
     assert ((up - base)[base >= 2] == 2).all()
 
 
+@pytest.mark.slow  # a process pool (jobs=2)
 @pytest.mark.parametrize("setup,expected", [
     ("empty", r"no melodies kept .*0 supported file\(s\) found\); skipped by reason: none"),
     ("unsupported", r"0 supported file\(s\) found\); skipped by reason: unsupported file type: 2"),

@@ -19,6 +19,8 @@ from app.music import models as M  # noqa: E402
 N_A, V, TX = 12, 10, 9
 
 
+pytestmark = pytest.mark.slow  # builds and runs Keras models
+
 def doc_layers(cell: str, seed: int, scale: float = 1.0):
     """Built doc layers with random (seeded, optionally scaled-up) weights."""
     keras.utils.set_random_seed(seed)

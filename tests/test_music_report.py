@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from app.core.folder import ModelFolder
 from app.core.modelconfig import ModelConfig
-from app.core.stepper import NumpyStepper
 from app.music.features import FEATURES, set_features
-from app.music.report import (MusicModel, build_report, generate_melodies, heldout_halves, target_lengths,
-                              to_markdown, write_plots)
+from app.music.generate import MelodyGenerator
+from app.music.report import (build_report, generate_melodies, heldout_halves, target_lengths, to_markdown,
+                              write_plots)
 from tests.music_fixtures import TUNE, melody_midi, write
 
 UNITS = 12
@@ -53,10 +54,16 @@ def corpus(corpus_dir):
 
 
 @pytest.fixture(scope="module")
-def model(corpus) -> MusicModel:
+def model(corpus) -> MelodyGenerator:
+    return random_generator(corpus)
+
+
+def random_generator(corpus, steps_per_quarter: int = 4) -> MelodyGenerator:
+    """A MelodyGenerator over random weights, loaded from an in-memory folder (no files, no TensorFlow)."""
     cfg = ModelConfig(cell="lstm", units=UNITS, layers=1, input="onehot")
-    return MusicModel(Path("random-model"), NumpyStepper(random_weights(corpus.codec.size), cfg, corpus.codec.size),
-                      corpus.codec, 4, (4, 4))
+    config = {"domain": "music", "codec": {"steps_per_quarter": steps_per_quarter, "time_signature": [4, 4]}}
+    return MelodyGenerator(ModelFolder(Path("random-model"), corpus.codec.vocab, cfg, config, {},
+                                       random_weights(corpus.codec.size)))
 
 
 def test_heldout_halves_split_by_piece_and_lengths_match_half_a(corpus):
@@ -79,6 +86,7 @@ def test_generation_is_seeded_and_has_the_requested_lengths(model):
     assert not all(np.array_equal(x, y) for x, y in zip(one, generate_melodies(model, lengths, 1.0, seed=5)))
 
 
+@pytest.mark.slow  # a whole report with plots
 def test_report_contents_and_plots(model, corpus, tmp_path):
     report, samples = build_report(model, corpus, n=6, temperatures=(0.8, 1.0), seed=0)
     assert [r["temperature"] for r in report["by_temperature"]] == [0.8, 1.0]
@@ -119,7 +127,7 @@ def test_bad_options(model, corpus):
         build_report(model, corpus, n=0)
     with pytest.raises(OptionError, match="temperatures"):
         build_report(model, corpus, n=2, temperatures=(0.0,))
-    other = MusicModel(model.path, model.stepper, model.codec, 12, (4, 4))
+    other = random_generator(corpus, steps_per_quarter=12)
     with pytest.raises(OptionError, match="steps per quarter"):
         build_report(other, corpus, n=2)
 
@@ -131,6 +139,7 @@ class _StubKeras:
         Path(path).write_bytes(b"placeholder: this test never loads model.keras")
 
 
+@pytest.mark.slow  # a whole report with plots
 def test_cli_writes_report_and_updates_the_card(corpus, corpus_dir, tmp_path, capsys):
     from app.core.folder import load_model_folder, save_model_folder
 

@@ -160,7 +160,7 @@ def test_scales_and_unknown_keys():
 
 @pytest.mark.parametrize("steps", [0, -4, MAX_STEPS + 1, 2.5])
 def test_bad_lengths(steps):
-    with pytest.raises(OptionError, match="length"):
+    with pytest.raises(OptionError, match="steps"):
         MelodyOptions(steps=steps)
 
 

@@ -20,6 +20,8 @@ from app.errors import ModelFolderError, OptionError
 from app.music.codec import MelodyCodec
 from app.music.train import MusicData, evaluate_pieces, map_vocab, sequence_chunks
 
+pytestmark = pytest.mark.slow  # trains models
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ModelConfig(cell="lstm", units=8, layers=1, input="onehot")
 FAST = TrainConfig(epochs=2, batch_size=16, learning_rate=1e-2, lr_decay=1.0, patience=5, seed=0)
@@ -135,7 +137,8 @@ def test_interrupt_then_resume(keras_train, tmp_path):
     m = card["metrics"]["validation"]
     assert np.isfinite(m["nll_nats_per_step"]) and 0 <= m["accuracy"] <= 1
     assert {r["order"] for r in card["metrics"]["baselines"]} == {1, 2, 3, 5}
-    assert card["corpus"]["train_pieces"] == 40 and len(card["corpus"]["tokens_sha256"]) == 64
+    assert card["data"]["train_pieces"] == 40 and len(card["data"]["tokens_sha256"]) == 64
+    assert card["schema"] == 2 and card["domain"] == "music" and card["versions"]["tensorflow"]
     # model.keras (safe_mode) and weights.npz hold the same weights, and numpy metrics match the card
     km = done.keras_model()
     for k, v in export_weights(km, done.model_config).items():

@@ -25,6 +25,7 @@ def test_train_bad_data_is_a_one_line_error_and_writes_nothing(tmp_path, capsys,
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_train_writes_a_self_describing_folder(tmp_path, capsys):
     data = tmp_path / "names.txt"
     data.write_text("\n".join(["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
@@ -37,5 +38,9 @@ def test_train_writes_a_self_describing_folder(tmp_path, capsys):
     card = json.loads((out / "card.json").read_text())
     assert card["data"]["names"] == 12 and card["data"]["val_names"] == 1
     assert len(card["data"]["sha256"]) == 64 and card["model"]["units"] == 8
+    # the card schema shared with music: library versions, the command line, the preset picked by data size
+    assert card["schema"] == 2 and card["domain"] == "names" and card["train"]["preset"] == "small"
+    assert set(card["versions"]) == {"python", "numpy", "tensorflow", "keras"} and all(card["versions"].values())
+    assert "--units 8" in card["command"] and card["epochs_done"] == 2 and card["best_epoch"] in (1, 2)
     assert (tmp_path / "logs").is_dir()  # TensorBoard logs
     assert main(["names", "generate", "--model", str(out), "-n", "3", "--no-save"]) == 0

@@ -30,6 +30,7 @@ def test_bptt_matches_finite_differences():
             assert -descent[name][ix] == pytest.approx((plus - minus) / (2 * eps), rel=1e-6, abs=1e-9)
 
 
+@pytest.mark.slow  # trains
 def test_learns_to_add_pairs_it_never_saw():
     held = addition.heldout_pairs(1000, seed=123)
     untrained = addition.train(0, seed=0)

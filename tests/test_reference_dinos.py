@@ -35,6 +35,7 @@ def test_gradient_check_on_a_name():
     assert minchar.grad_check(model.minchar_params(), X, Y, rng.normal(0, 0.3, model.n_a), rng) < 1e-5
 
 
+@pytest.mark.slow  # trains the course RNN (module fixture)
 def test_smoothed_loss_follows_the_course(trained):
     """Course (printed after each step's smoothing): 23.087 at iteration 0, up to ~27.9 at 2,000 (real names cost
     more than the 7-name guess), then falling back below the start as it learns."""
@@ -45,6 +46,7 @@ def test_smoothed_loss_follows_the_course(trained):
     assert h[19999] < 23.087
 
 
+@pytest.mark.slow  # trains the course RNN (module fixture)
 def test_heldout_nats_per_char_beats_uniform(trained, split):
     nats = dinos_rnn.heldout_nats_per_char(trained, split[1])
     assert nats < 2.0 < math.log(27)
@@ -58,6 +60,7 @@ def test_uniform_model_costs_log_vocab(split):
     assert dinos_rnn.heldout_nats_per_char(model, ["abc", "z"]) == pytest.approx(math.log(27))
 
 
+@pytest.mark.slow  # trains the course RNN (module fixture)
 def test_samples_are_names(trained):
     rng = np.random.default_rng(0)
     names = [dinos_rnn.sample_name(trained, rng) for _ in range(20)]
@@ -65,6 +68,7 @@ def test_samples_are_names(trained):
     assert sum(n.endswith("saurus") or n.endswith("us") for n in names) >= 3
 
 
+@pytest.mark.slow  # trains the course RNN (module fixture)
 def test_unknown_character_is_a_data_error(trained):
     with pytest.raises(DataError, match="not in the course RNN"):
         dinos_rnn.heldout_nats_per_char(trained, ["t-rex"])

@@ -7,6 +7,8 @@ from app.reference.lstm import lstm_cell_forward, lstm_forward, params_from_kera
 
 keras = pytest.importorskip("keras")
 
+pytestmark = pytest.mark.slow  # builds Keras models
+
 TOL = 1e-5
 
 

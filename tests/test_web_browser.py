@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
+    pytest.mark.slow,  # starts the server and a browser
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium); "
                                                      "`make test` installs it as root"),
     pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
