@@ -23,6 +23,8 @@ class SamplingOptions:
     top_p: float | None = opt(None, "nucleus sampling: keep the smallest set reaching probability p, 0 < p <= 1",
                               lo=0.0, hi=1.0, lo_open=True)
     greedy: bool = opt(False, "argmax at every step (the document's choice)")
+    min_p: float | None = opt(None, "drop tokens less likely than min_p times the most likely one, 0 < m <= 1",
+                              lo=0.0, hi=1.0, lo_open=True)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -64,6 +66,9 @@ def sample_next(logits: np.ndarray, rng: np.random.Generator, options: SamplingO
         kth = np.partition(z, -options.top_k, axis=1)[:, -options.top_k][:, None]
         z = np.where(z >= kth, z, -np.inf)
     probs = softmax(z)
+    if options.min_p is not None:
+        probs = np.where(probs >= options.min_p * probs.max(axis=1, keepdims=True), probs, 0.0)
+        probs /= probs.sum(axis=1, keepdims=True)
     if options.top_p is not None and options.top_p < 1.0:
         order = np.argsort(-probs, axis=1)
         sorted_p = np.take_along_axis(probs, order, axis=1)
