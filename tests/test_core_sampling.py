@@ -62,3 +62,18 @@ def test_allowed_mask_is_honoured_and_contradictions_are_errors():
 def test_softmax_rows_sum_to_one():
     s = softmax(np.random.default_rng(0).normal(size=(5, 7)) * 50)
     np.testing.assert_allclose(s.sum(1), 1.0)
+
+
+def test_min_p_drops_tokens_below_a_share_of_the_best_and_is_a_flag_everywhere():
+    from app.cli import build_parser
+
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]]))
+    rng = np.random.default_rng(0)
+    drawn = {int(sample_next(logits, rng, SamplingOptions(min_p=0.5))[0]) for _ in range(300)}
+    assert drawn == {0, 1}  # 0.15 and 0.05 are below 0.5 * 0.5
+    assert {int(sample_next(logits, rng, SamplingOptions())[0]) for _ in range(300)} == {0, 1, 2, 3}
+    with pytest.raises(OptionError, match="min-p"):
+        SamplingOptions(min_p=0.0)
+    for domain in ("names", "music"):
+        args = build_parser().parse_args([domain, "generate", "--min-p", "0.2"])
+        assert args.min_p == 0.2
