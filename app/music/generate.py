@@ -103,11 +103,12 @@ def primer_ids(folder: ModelFolder, codec, pitches=None, midi=None) -> np.ndarra
         melody = Melody.from_notes([(p, i * spq, (i + 1) * spq) for i, p in enumerate(ps)], steps_per_quarter=spq)
         source = "--primer"
     elif midi is not None:
+        from app.music.limits import PRIMER_LIMITS
         from app.music.midi_io import read_melody
 
         if not Path(midi).is_file():
             raise DataError(f"primer MIDI {str(midi)!r} does not exist; pass a .mid file with a melody")
-        melody = read_melody(midi, steps_per_quarter=spq)
+        melody = read_melody(midi, steps_per_quarter=spq, limits=PRIMER_LIMITS)
         if not melody.notes():
             raise DataError(f"primer MIDI {str(midi)!r} has no melody notes (only drums, or empty)")
         source = f"primer MIDI {str(midi)!r}"

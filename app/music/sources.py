@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import DataError
+from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes
 from app.music.melody import RawPiece, RawTrack
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -233,28 +235,63 @@ def count_tunes(path: str) -> int:
         return 0
 
 
-def read_file(src: SourceFile, tunes: tuple[int, int] | None = None) -> tuple[list[RawPiece], list[Skip]]:
+def _read_bounded(path: str, limits: ReadLimits) -> bytes:
+    """A regular file's bytes, refusing (LimitExceeded "too large") one above limits.max_file_bytes before reading.
+
+    Opens without blocking and checks the opened file is regular, so a FIFO or device named .mid never hangs.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise LimitExceeded("not a regular file", "a FIFO, device or socket is never read")
+        if st.st_size > limits.max_file_bytes:
+            raise LimitExceeded("too large", f"{st.st_size:,} bytes; the limit is {limits.max_file_bytes:,} "
+                                             f"(ReadLimits.max_file_bytes)")
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            fd = -1
+            data = f.read(limits.max_file_bytes + 1)
+        if len(data) > limits.max_file_bytes:  # grew while we read it
+            raise LimitExceeded("too large", f"more than {limits.max_file_bytes:,} bytes "
+                                             f"(ReadLimits.max_file_bytes)")
+        return data
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _checked(piece: RawPiece, limits: ReadLimits) -> RawPiece:
+    """Raise LimitExceeded if the piece's notes cross the length limits (from the note list: no grid built)."""
+    check_notes([n for t in piece.tracks for n in t.notes], limits)
+    return piece
+
+
+def read_file(src: SourceFile, tunes: tuple[int, int] | None = None, limits: ReadLimits = DEFAULT_LIMITS
+              ) -> tuple[list[RawPiece], list[Skip]]:
     """Read one file into pieces. Never raises for bad content: problems come back as Skips.
 
     Piece names are `label` for single-piece files, `label#X:n` for ABC tunes and `label#k` for scores in an opus.
     tunes=(lo, hi) reads only ABC tunes lo..hi-1 (0-based, file order); other file types ignore it.
+    `limits` bounds the work (app.music.limits): a file, tune or piece that crosses one is skipped with the limit's
+    reason ("too large", "too long", "too many notes") before its grid is built.
     """
     try:
-        data = Path(src.path).read_bytes()
+        data = _read_bounded(src.path, limits)
+    except LimitExceeded as exc:
+        return [], [Skip(src.label, exc.reason, exc.detail)]
     except OSError as exc:
         return [], [Skip(src.label, "unreadable", f"cannot read: {exc.strerror or exc}")]
     if not data.strip():
         return [], [Skip(src.label, "empty file", f"{len(data)} bytes")]
     kind = src.kind
     if kind == "midi":
-        from app.music.midi_io import _midi_from_bytes, piece_from_midi
+        from app.music.smf import SmfError, read_smf
 
         try:
-            pm = _midi_from_bytes(data, src.label)
-            return [piece_from_midi(pm, src.label)], []
-        except DataError as exc:
-            return [], [Skip(src.label, "unreadable", str(exc).split(": ", 1)[-1])]
-        except Exception as exc:  # a file pretty_midi parsed but we could not interpret
+            return [_checked(read_smf(data, src.label, limits), limits)], []
+        except (SmfError, LimitExceeded) as exc:
+            return [], [Skip(src.label, exc.reason, exc.detail)]
+        except Exception as exc:  # a bug, not bad input: still one skipped file, never a failed build
             return [], [Skip(src.label, "unreadable", _first_line(exc))]
     from music21 import converter
 
@@ -263,18 +300,36 @@ def read_file(src: SourceFile, tunes: tuple[int, int] | None = None) -> tuple[li
         all_tunes = split_abc(_decode_text(data))
         if not all_tunes:
             return [], [Skip(src.label, "empty file", "no ABC tunes")]
+        notes = 0
         for tune_id, text in all_tunes[slice(*tunes) if tunes else slice(None)]:
             name = f"{src.label}#X:{tune_id}"
+            if len(text) > limits.max_tune_chars:
+                skips.append(Skip(name, "too large", f"tune of {len(text):,} characters; the limit is "
+                                                     f"{limits.max_tune_chars:,} (ReadLimits.max_tune_chars)"))
+                continue
             try:
                 for k, sc in enumerate(_scores(converter.parse(text, format="abc"))):
-                    pieces.append(piece_from_score(sc, name if k == 0 else f"{name}#{k}"))
+                    piece = _checked(piece_from_score(sc, name if k == 0 else f"{name}#{k}"), limits)
+                    notes += sum(len(t.notes) for t in piece.tracks)
+                    if notes > limits.max_notes:
+                        raise LimitExceeded("too many notes", f"the file has more than {limits.max_notes:,} "
+                                                              f"notes (ReadLimits.max_notes)")
+                    pieces.append(piece)
+            except LimitExceeded as exc:
+                skips.append(Skip(name, exc.reason, exc.detail))
+                if exc.reason == "too many notes":
+                    break
             except Exception as exc:  # music21's ABC parser raises many types on malformed input
                 skips.append(Skip(name, "unreadable", f"ABC parse error ({_first_line(exc)})"))
         return pieces, skips
     try:
-        scores = _scores(converter.parse(src.path))
-        pieces = [piece_from_score(sc, src.label if len(scores) == 1 else f"{src.label}#{k}")
+        scores = _scores(converter.parse(src.path))  # size and file type were checked above
+        pieces = [_checked(piece_from_score(sc, src.label if len(scores) == 1 else f"{src.label}#{k}"), limits)
                   for k, sc in enumerate(scores)]
+        if sum(len(t.notes) for p in pieces for t in p.tracks) > limits.max_notes:
+            raise LimitExceeded("too many notes", f"more than {limits.max_notes:,} notes (ReadLimits.max_notes)")
         return pieces, []
+    except LimitExceeded as exc:
+        return [], [Skip(src.label, exc.reason, exc.detail)]
     except Exception as exc:
         return [], [Skip(src.label, "unreadable", f"score parse error ({_first_line(exc)})")]
