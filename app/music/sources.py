@@ -70,27 +70,55 @@ def music21_collection(name: str) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
 
 
-def _walk(root: Path, skips: list[Skip], label_root: Path) -> list[Path]:
-    """Files under `root` (recursive, sorted, hidden entries ignored); unreadable folders become Skips."""
+def _walk(root: Path, skips: list[Skip], label_root: Path, _seen: set | None = None) -> list[Path]:
+    """Files under `root` (recursive, sorted, hidden entries ignored); unreadable folders become Skips.
+
+    Never follows a symlink to a folder (it could lead out of the tree, or back into it: `sub/up -> ..` would read
+    every file again and again) and never visits one folder twice (bind mounts); such entries become Skips.
+    Entries that are not regular files (FIFOs, sockets, devices -- reading a FIFO blocks forever) become Skips;
+    symlinks to regular files are read.
+    """
+    seen = set() if _seen is None else _seen
     found: list[Path] = []
     try:
+        st = os.stat(root)
+        if (st.st_dev, st.st_ino) in seen:
+            skips.append(Skip(printable(_rel(root, label_root)), "folder loop", "already read (a bind mount?)"))
+            return found
+        seen.add((st.st_dev, st.st_ino))
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:
-        skips.append(Skip(_rel(root, label_root) or str(root), "unreadable folder", exc.strerror or str(exc)))
+        skips.append(Skip(printable(_rel(root, label_root) or str(root)), "unreadable folder",
+                          exc.strerror or str(exc)))
         return found
     for entry in entries:
         if entry.name.startswith("."):
             continue
         path = Path(entry.path)
         try:
-            is_dir = entry.is_dir()
+            is_link = entry.is_symlink()
+            is_dir = entry.is_dir(follow_symlinks=True)
+            is_file = entry.is_file(follow_symlinks=True)
         except OSError:
-            is_dir = False
-        if is_dir:
-            found.extend(_walk(path, skips, label_root))
+            is_link = is_dir = is_file = False
+        if is_dir and is_link:
+            skips.append(Skip(printable(_rel(path, label_root)), "symlinked folder",
+                              "links to folders are not followed (they can lead out of the source or loop back "
+                              "into it); pass the target folder as its own source"))
+        elif is_dir:
+            found.extend(_walk(path, skips, label_root, seen))
+        elif is_file or path.suffix.lower() not in SUPPORTED:
+            found.append(path)  # unsupported names are reported as such by find_files
         else:
-            found.append(path)
+            skips.append(Skip(printable(_rel(path, label_root)), "not a regular file",
+                              "a FIFO, socket, device or broken link; only regular files are read"))
     return found
+
+
+def printable(text: str) -> str:
+    """A name safe to print and to write as UTF-8 JSON: bytes of a non-UTF-8 file name (held by Python as lone
+    surrogates, e.g. "Caf\udce9.mid") are shown as escapes ("Caf\\xe9.mid")."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -112,15 +140,17 @@ def find_files(sources: list[str] | tuple[str, ...]) -> tuple[list[SourceFile], 
                 files.append(SourceFile(str(p), f"{spec}/{p.name}"))
             continue
         root = Path(spec)
+        if root.is_symlink() and not root.exists():
+            raise DataError(f"source {printable(spec)!r} is a broken symbolic link; pass a folder or music file")
         if not root.exists():
-            raise DataError(f"source {spec!r} does not exist; pass a folder, a music file "
+            raise DataError(f"source {printable(spec)!r} does not exist; pass a folder, a music file "
                             f"({', '.join(SUPPORTED)}) or {MUSIC21_PREFIX}COLLECTION")
         if root.is_dir():
             found = _walk(root, skips, root)
             base = root.name or str(root)
-            labelled = [(p, f"{base}/{_rel(p, root)}") for p in found]
+            labelled = [(p, printable(f"{base}/{_rel(p, root)}")) for p in found]
         else:
-            labelled = [(root, str(root))]
+            labelled = [(root, printable(str(root)))]
         for p, label in labelled:
             if p.suffix.lower() in SUPPORTED:
                 files.append(SourceFile(str(p), label))
@@ -227,11 +257,13 @@ def _scores(parsed) -> list:
     return [parsed]
 
 
-def count_tunes(path: str) -> int:
-    """Number of tunes in an ABC file (0 if it cannot be read); lets a build share one big file among workers."""
+def count_tunes(path: str, limits: ReadLimits = DEFAULT_LIMITS) -> int:
+    """Number of tunes read from an ABC file (0 if it cannot be read, at most limits.max_tunes_per_file); lets a
+    build share one big file among workers."""
     try:
-        return len(split_abc(_decode_text(Path(path).read_bytes())))
-    except OSError:
+        return min(len(_X_LINE.findall(_decode_text(_read_bounded(path, limits)))) or 1,
+                   limits.max_tunes_per_file)
+    except (OSError, LimitExceeded):
         return 0
 
 
@@ -300,6 +332,13 @@ def read_file(src: SourceFile, tunes: tuple[int, int] | None = None, limits: Rea
         all_tunes = split_abc(_decode_text(data))
         if not all_tunes:
             return [], [Skip(src.label, "empty file", "no ABC tunes")]
+        if len(all_tunes) > limits.max_tunes_per_file:
+            skips.append(Skip(f"{src.label}#X:{all_tunes[limits.max_tunes_per_file][0]}", "too many tunes",
+                              f"{len(all_tunes):,} tunes; only the first {limits.max_tunes_per_file:,} are read "
+                              f"(ReadLimits.max_tunes_per_file)"))
+            if tunes is not None and tunes[0] > 0:
+                skips = []  # reported once, by the part that starts the file
+            all_tunes = all_tunes[:limits.max_tunes_per_file]
         notes = 0
         for tune_id, text in all_tunes[slice(*tunes) if tunes else slice(None)]:
             name = f"{src.label}#X:{tune_id}"
