@@ -5,12 +5,17 @@ Shapes: logits (batch, vocab) in nats (unnormalised log-probabilities). Returns 
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from app.core.config import check_range
 from app.errors import OptionError
+
+
+MAX_TEMPERATURE = 100.0  # above this every token is almost equally likely: noise, not a useful setting
 
 
 @dataclass(frozen=True)
@@ -24,9 +29,13 @@ class SamplingOptions:
     greedy: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
-            raise OptionError(f"temperature must be > 0, got {self.temperature!r} (use greedy for argmax)")
-        if self.top_k is not None and (int(self.top_k) != self.top_k or self.top_k < 1):
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, numbers.Real) \
+                or not math.isfinite(self.temperature) or not 0 < self.temperature <= MAX_TEMPERATURE:
+            raise OptionError(f"temperature must be > 0 and at most {MAX_TEMPERATURE:g} (a finite number), got "
+                              f"{self.temperature!r} (use greedy for argmax)")
+        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, numbers.Real)
+                                       or not math.isfinite(self.top_k) or int(self.top_k) != self.top_k
+                                       or self.top_k < 1):
             raise OptionError(f"top-k must be an integer >= 1, got {self.top_k!r}")
         if self.top_p is not None:
             check_range("top-p", self.top_p, 0.0, 1.0, lo_open=True)

@@ -17,7 +17,7 @@ from app.core.folder import ModelFolder, load_model_folder
 from app.core.metrics import novelty
 from app.core.parallel import map_chunks
 from app.core.sampling import SamplingOptions, sample_next
-from app.errors import OptionError
+from app.errors import ModelFolderError, OptionError
 from app.names.codec import BOS_ID, EOS_ID, PAD_ID, NameCodec, normalise
 
 MAX_N = 1_000_000
@@ -188,7 +188,16 @@ def make_options(n: int = 10, temperature: float = 1.0, top_k: int | None = None
 
 
 def _read_list(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    """A names list saved in a model folder (names_train.txt / names_val.txt); [] if absent."""
+    if not path.is_file():
+        return []
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ModelFolderError(f"{path} is not UTF-8 text (byte {exc.start}); the model folder is damaged, "
+                               f"retrain it") from None
+    except OSError as exc:
+        raise ModelFolderError(f"{path} cannot be read ({exc.strerror})") from None
 
 
 __all__ = ["NameGenerator", "GenerateOptions", "GenerateResult", "make_options"]
