@@ -30,15 +30,18 @@ class ReadLimits:
 
     max_file_bytes: int = _limit(16 << 20, "largest music file read, in bytes (checked from the file size before "
                                            "reading)", 1, 1 << 34)
+    max_score_bytes: int = _limit(4 << 20, "largest MusicXML / Humdrum file read, in bytes (music21 needs seconds "
+                                           "per MB)", 1, 1 << 34)
     max_notes: int = _limit(250_000, "most notes (note-on events, all tracks and tunes) read from one file; "
                                      "counted while parsing, so a denser file stops early", 1, 100_000_000)
     max_piece_quarters: float = _limit(16_384.0, "longest piece, in quarter notes from its start to its last note's "
                                                  "end (65,536 steps at 4 steps per quarter)", 1.0, 1e9)
     max_note_quarters: float = _limit(2_048.0, "longest single note, in quarter notes", 1.0, 1e9)
     max_ticks: int = _limit(50_000_000, "largest MIDI time in ticks (absolute, per track)", 1, 1 << 40)
-    max_tune_chars: int = _limit(200_000, "largest ABC tune (from one X: line to the next), in characters",
+    max_tune_chars: int = _limit(20_000, "largest ABC tune (from one X: line to the next), in characters",
                                  1, 1 << 34)
-    max_tunes_per_file: int = _limit(2_000, "most ABC tunes read from one file; later tunes are skipped",
+    max_tunes_per_file: int = _limit(200, "most ABC tunes read from one file (music21 parses ~60 tunes/s); later "
+                                          "tunes are skipped",
                                      1, 10_000_000)
     max_tokens_per_file: int = _limit(4_000_000, "most corpus tokens (grid steps) kept from one source file; "
                                                  "later pieces of the file are skipped", 1, 1 << 40)

@@ -361,6 +361,9 @@ def read_file(src: SourceFile, tunes: tuple[int, int] | None = None, limits: Rea
             except Exception as exc:  # music21's ABC parser raises many types on malformed input
                 skips.append(Skip(name, "unreadable", f"ABC parse error ({_first_line(exc)})"))
         return pieces, skips
+    if len(data) > limits.max_score_bytes:
+        return [], [Skip(src.label, "too large", f"{len(data):,} bytes; the limit for scores is "
+                                                 f"{limits.max_score_bytes:,} (ReadLimits.max_score_bytes)")]
     try:
         scores = _scores(converter.parse(src.path))  # size and file type were checked above
         pieces = [_checked(piece_from_score(sc, src.label if len(scores) == 1 else f"{src.label}#{k}"), limits)
