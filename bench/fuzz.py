@@ -529,7 +529,22 @@ def _child_reader(kind: str, path: str) -> dict:
     return {"skips": out_skips, "ok": sum(len(r["pieces"]) for r in results)}
 
 
-_FOLK = {}
+_FOLK: dict = {}
+
+
+def warm(primer: bool = False) -> None:
+    """Import what the children use (and load the primer model) once, in the process they are forked from."""
+    import app.music.corpus  # noqa: F401
+    import app.music.generate  # noqa: F401
+    import app.names.codec  # noqa: F401
+    import music21.converter  # noqa: F401
+
+    if primer and not _FOLK:
+        from app.core.folder import load_model_folder
+        from app.music.codec import MelodyCodec
+
+        _FOLK["folder"] = load_model_folder(ROOT / "models" / "folk", domain="music")
+        _FOLK["codec"] = MelodyCodec.from_vocab(_FOLK["folder"].vocab)
 
 
 def _child_primer(kind: str, path: str) -> dict:
@@ -752,16 +767,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown kinds {unknown}; see --list-kinds")
     stages = [s for s in args.stages.split(",") if s]
     t_all = time.time()
-    # warm the forking process: import what the children use, load the primer model once
-    import app.music.corpus  # noqa: F401
-    import app.music.generate  # noqa: F401
-    import music21.converter  # noqa: F401
-    from app.core.folder import load_model_folder
-    from app.music.codec import MelodyCodec
-    import app.names.codec  # noqa: F401
-
-    _FOLK["folder"] = load_model_folder(ROOT / "models" / "folk", domain="music")
-    _FOLK["codec"] = MelodyCodec.from_vocab(_FOLK["folder"].vocab)
+    warm(primer=True)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures: dict = {"n": args.n, "kinds": len(kinds), "seed": args.seed, "jobs": args.jobs,
                      "time_cap_s": args.time_cap, "forking_process_rss_mb": round(base_rss, 1), "stages": []}
