@@ -11,8 +11,10 @@ symlink loops and links out of the tree, FIFOs.
 Stages (--stages, default all):
   reader   every input through the per-file reader (app.music.corpus.extract_file; a folder input is walked with
            find_files first) or, for names files, app.names.codec.read_names -- each in a child forked from a warm
-           process, killed after --time-cap seconds (a "time-out"), with RLIMIT_AS --as-cap-gb as a safety net; the
-           child's peak RSS (ru_maxrss, which includes the ~200 MB of the forked process) is recorded per file.
+           process. A time-out is a child past --time-cap CPU seconds (RLIMIT_CPU: the work the file causes, not
+           the machine's load) or past --wall-cap wall seconds (a hang: a blocked read uses no CPU). RLIMIT_AS
+           --as-cap-gb is a safety net; the child's peak RSS (ru_maxrss, which includes the pages of the forked
+           process, ~75 MB) is recorded per file.
   corpus   the music inputs in batches of --batch files through `python -m app music corpus` (a subprocess per
            batch): exit status 0 or 2, and never "Traceback" on stderr.
   primer   every .mid input through the --primer-midi reading path (app.music.generate.primer_ids with the
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import random
 import re
@@ -324,7 +327,7 @@ def k_abc_long_note(rng):  # the issue's 39-byte tune
 
 
 def k_abc_many_tunes(rng):
-    return "".join(_abc_tune(rng, x) for x in range(1, rng.choice([202, 260]))).encode()
+    return "".join(_abc_tune(rng, x) for x in range(1, rng.choice([252, 300]))).encode()
 
 
 def k_abc_huge_tune(rng):
@@ -566,12 +569,16 @@ def _child_primer(kind: str, path: str) -> dict:
 
 
 def run_forked(items: list[tuple[str, str]], fn, jobs: int, time_cap: float, as_cap_gb: float,
-               progress: bool = True) -> list[dict]:
+               progress: bool = True, wall_cap: float | None = None) -> list[dict]:
     """Run fn(kind, path) for each item in a child forked from this process, at most `jobs` at once.
 
+    A child is a time-out when it uses more than `time_cap` CPU seconds (RLIMIT_CPU: the work one file causes,
+    whatever else the machine is doing) or runs longer than `wall_cap` wall seconds (default 6 x time_cap: a
+    child blocked on a FIFO uses no CPU, so the wall cap catches hangs).
     Each result: {"skips": [[reason, detail]], "ok": n, "rss_mb": peak RSS of the child, "seconds": wall time,
-    "timeout": bool, "traceback": str | None}.
+    "cpu_s": CPU time, "timeout": bool, "traceback": str | None}.
     """
+    wall_cap = 6 * time_cap if wall_cap is None else wall_cap
     results: list[dict | None] = [None] * len(items)
     running: dict[int, tuple[int, float, int]] = {}  # pid -> (index, start, read fd)
     buffers: dict[int, bytearray] = {}
@@ -588,6 +595,8 @@ def run_forked(items: list[tuple[str, str]], fn, jobs: int, time_cap: float, as_
                 try:
                     lim = int(as_cap_gb * (1 << 30))
                     resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+                    cpu = max(1, int(math.ceil(time_cap)))
+                    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU past time_cap CPU seconds
                     res = fn(*items[nxt])
                 except BaseException:
                     res = {"skips": [], "ok": 0, "traceback": traceback.format_exc()[-2000:]}
@@ -634,25 +643,26 @@ def run_forked(items: list[tuple[str, str]], fn, jobs: int, time_cap: float, as_
                 res = {"skips": [], "ok": 0}
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
             res.setdefault("traceback", None)
-            res["timeout"] = res.get("timeout", False)
+            res["timeout"] = sig in (signal.SIGXCPU, signal.SIGKILL) and ru.ru_utime + ru.ru_stime >= time_cap
             if sig and not res["timeout"]:
                 res["traceback"] = f"child killed by signal {sig}"
             elif os.WIFEXITED(status) and os.WEXITSTATUS(status) not in (0, 3):
                 res["traceback"] = f"child exited with status {os.WEXITSTATUS(status)}"
             res["rss_mb"] = ru.ru_maxrss / 1024
             res["seconds"] = time.time() - start
+            res["cpu_s"] = ru.ru_utime + ru.ru_stime
             results[i] = res
             done += 1
         now = time.time()
         for pid, (i, start, fd) in list(running.items()):
-            if now - start > time_cap and results[i] is None:
+            if now - start > wall_cap and results[i] is None:  # blocked (a FIFO?) or starved: a time-out
                 os.kill(pid, signal.SIGKILL)
                 results[i] = {"skips": [], "ok": 0, "traceback": None, "timeout": True}
                 running.pop(pid)
                 _, _, ru = os.wait4(pid, 0)
                 os.close(fd)
                 buffers.pop(fd, None)
-                results[i].update(rss_mb=ru.ru_maxrss / 1024, seconds=now - start)
+                results[i].update(rss_mb=ru.ru_maxrss / 1024, seconds=now - start, cpu_s=ru.ru_utime + ru.ru_stime)
                 done += 1
         if progress and time.time() - t_print > 15:
             t_print = time.time()
@@ -675,7 +685,12 @@ def summarise(stage: str, items: list[tuple[str, str]], kinds_of: list[str], res
         if r["ok"]:
             reasons["(read fine)"] += 1
     rss = [r["rss_mb"] for r in results]
-    secs = [r["seconds"] for r in results]
+    secs = [r["cpu_s"] for r in results]
+    walls = [r["seconds"] for r in results]
+    per_kind: dict[str, list[float]] = {}
+    for k, sec in zip(kinds_of, secs):
+        per_kind.setdefault(k, []).append(sec)
+    total_by_kind = sorted(((sum(v), k) for k, v in per_kind.items()), reverse=True)
     worst = max(range(len(results)), key=lambda i: rss[i]) if results else None
     slowest = max(range(len(results)), key=lambda i: secs[i]) if results else None
     return {"stage": stage, "inputs": len(items), "skips_by_reason": dict(reasons.most_common()),
@@ -683,8 +698,10 @@ def summarise(stage: str, items: list[tuple[str, str]], kinds_of: list[str], res
             "timeouts": len(timeouts), "timeout_examples": timeouts[:10],
             "peak_rss_mb": round(max(rss), 1) if rss else 0.0,
             "peak_rss_input": kinds_of[worst] if worst is not None else None,
-            "slowest_s": round(max(secs), 2) if secs else 0.0,
-            "slowest_input": kinds_of[slowest] if slowest is not None else None}
+            "slowest_cpu_s": round(max(secs), 2) if secs else 0.0, "slowest_wall_s": round(max(walls), 2) if walls
+            else 0.0, "cpu_s_total": round(sum(secs), 1),
+            "slowest_input": kinds_of[slowest] if slowest is not None else None,
+            "seconds_by_kind_top": {k: round(t, 1) for t, k in total_by_kind[:8]}}
 
 
 def run_corpus_batches(inputs: list[tuple[str, str, str]], batch: int, tmp: Path, jobs: int, timeout: float) -> dict:
@@ -737,9 +754,11 @@ def print_stage(s: dict) -> None:
     print(f"== {s['stage']}: {s['inputs']} inputs" + (f" in {s['batches']} batches, exit codes {s['exit_codes']}, "
                                                        f"{s['seconds']} s" if "batches" in s else ""))
     print(f"   tracebacks: {s['tracebacks']}   time-outs: {s['timeouts']}   peak RSS: {s['peak_rss_mb']} MB"
-          + (f" ({s['peak_rss_input']})   slowest: {s['slowest_s']} s ({s['slowest_input']})"
-             if "slowest_s" in s else ""))
+          + (f" ({s['peak_rss_input']})   slowest: {s['slowest_cpu_s']} CPU s ({s['slowest_input']}), "
+             f"{s['slowest_wall_s']} s wall; CPU total {s['cpu_s_total']} s" if "slowest_cpu_s" in s else ""))
     print("   by reason: " + ", ".join(f"{k} {v}" for k, v in s["skips_by_reason"].items()))
+    if s.get("seconds_by_kind_top"):
+        print("   child CPU seconds by kind (top): " + ", ".join(f"{k} {v}" for k, v in s["seconds_by_kind_top"].items()))
     for ex in s["traceback_examples"] + s.get("timeout_examples", []):
         print("   !", ex[:300])
 
@@ -749,7 +768,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10_000, help="number of inputs (default 10000)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2, help="children at once (default 2)")
-    ap.add_argument("--time-cap", type=float, default=10.0, help="seconds per file (default 10)")
+    ap.add_argument("--time-cap", type=float, default=10.0, help="CPU seconds per file (default 10)")
+    ap.add_argument("--wall-cap", type=float, default=120.0, help="wall seconds per file, catches hangs (default 120)")
     ap.add_argument("--as-cap-gb", type=float, default=4.0, help="RLIMIT_AS per child, GiB (safety net; default 4)")
     ap.add_argument("--rss-cap-mb", type=float, default=1024.0, help="peak RSS per file that fails the run")
     ap.add_argument("--batch", type=int, default=1000, help="inputs per `music corpus` run (default 1000)")
@@ -786,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
         if "reader" in stages:
             t0 = time.time()
             items = [(t, p) for t, p, _ in inputs]
-            res = run_forked(items, _child_reader, args.jobs, args.time_cap, args.as_cap_gb)
+            res = run_forked(items, _child_reader, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap)
             s = summarise("reader", items, [k for _, _, k in inputs], res)
             s["seconds"] = round(time.time() - t0, 1)
             print_stage(s)
@@ -795,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             mids = [(t, p, k) for t, p, k in inputs if t == "file" and p.endswith(".mid")]
             items = [(t, p) for t, p, _ in mids]
-            res = run_forked(items, _child_primer, args.jobs, args.time_cap, args.as_cap_gb)
+            res = run_forked(items, _child_primer, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap)
             s = summarise("primer", items, [k for _, _, k in mids], res)
             s["seconds"] = round(time.time() - t0, 1)
             print_stage(s)

@@ -40,7 +40,7 @@ class ReadLimits:
     max_ticks: int = _limit(50_000_000, "largest MIDI time in ticks (absolute, per track)", 1, 1 << 40)
     max_tune_chars: int = _limit(20_000, "largest ABC tune (from one X: line to the next), in characters",
                                  1, 1 << 34)
-    max_tunes_per_file: int = _limit(200, "most ABC tunes read from one file (music21 parses ~60 tunes/s); later "
+    max_tunes_per_file: int = _limit(250, "most ABC tunes read from one file (music21 parses ~60 tunes/s); later "
                                           "tunes are skipped",
                                      1, 10_000_000)
     max_tokens_per_file: int = _limit(4_000_000, "most corpus tokens (grid steps) kept from one source file; "

@@ -107,7 +107,7 @@ def read_melody(path: str | Path, steps_per_quarter: int = 4, track: int | str |
     except LimitExceeded as exc:
         raise DataError(f"{path}: {exc.reason} ({exc.detail})") from None
     cfg = ExtractConfig(steps_per_quarter=steps_per_quarter, melody_track=track)
-    line, res = melody_line(piece, cfg)
+    line, res = melody_line(piece, cfg, limits)
     if res.skip:
         raise DataError(f"{path}: {res.skip} ({res.detail})")
     program = piece.tracks[res.track].program if res.track is not None else 0
