@@ -773,6 +773,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--as-cap-gb", type=float, default=4.0, help="RLIMIT_AS per child, GiB (safety net; default 4)")
     ap.add_argument("--rss-cap-mb", type=float, default=1024.0, help="peak RSS per file that fails the run")
     ap.add_argument("--batch", type=int, default=1000, help="inputs per `music corpus` run (default 1000)")
+    ap.add_argument("--corpus-max", type=int, default=0,
+                    help="send only the first N inputs through `music corpus` (0 = all; the stage costs about as "
+                         "much CPU as the reader stage again)")
     ap.add_argument("--stages", default="reader,primer,corpus", help="comma-separated: reader, primer, corpus")
     ap.add_argument("--kinds", default="", help="comma-separated subset of kinds (default all)")
     ap.add_argument("--json", help="write the figures to this file")
@@ -821,7 +824,8 @@ def main(argv: list[str] | None = None) -> int:
             print_stage(s)
             figures["stages"].append(s)
         if "corpus" in stages:
-            s = run_corpus_batches(inputs, args.batch, tmp, args.jobs, timeout=max(600.0, args.batch * 1.0))
+            chosen = inputs[: args.corpus_max] if args.corpus_max else inputs
+            s = run_corpus_batches(chosen, args.batch, tmp, args.jobs, timeout=max(600.0, args.batch * 1.0))
             print_stage(s)
             figures["stages"].append(s)
         for s in figures["stages"]:
