@@ -81,12 +81,12 @@ def bad_files() -> dict[str, tuple[bytes, str]]:
     """file name -> (bytes, expected skip reason), one per bad input of the issue."""
     good = melody_midi()
     return {
-        "random.mid": (random.Random(0).randbytes(300), "unreadable"),
-        "truncated.mid": (good[: len(good) // 2], "unreadable"),
+        "random.mid": (random.Random(0).randbytes(300), "not MIDI"),
+        "truncated.mid": (good[: len(good) // 2], "truncated"),
         "zero.mid": (b"", "empty file"),
         "drums.mid": (midi_bytes([band_tracks()[0]]), "drums only"),
         "nonotes.mid": (midi_bytes([{"notes": [], "name": "silent"}]), "no notes"),
-        "absurd.mid": (absurd_tick_midi(), "unreadable"),
+        "absurd.mid": (absurd_tick_midi(), "too long"),
         "broken.abc": (ABC_SYNTAX_ERROR.encode(), "unreadable"),
     }
 

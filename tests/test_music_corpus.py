@@ -39,8 +39,8 @@ def test_mixed_folder_builds_with_the_right_counts(tmp_path):
     assert not res.cached and res.parsed_files == 6 + 1 + 7
     # pieces read: 6 midi + 3 ABC tunes (one broken) + 6 bad MIDI files (broken.abc is 1 tune)
     assert r["pieces"] == {"read": 6 + 3 + 7, "kept": 8, "segments": 8}
-    assert r["skipped"]["counts"] == {"unreadable": 5, "empty file": 1, "drums only": 1, "no notes": 1,
-                                      "unsupported file type": 1}
+    assert r["skipped"]["counts"] == {"unreadable": 2, "drums only": 1, "empty file": 1, "no notes": 1,
+                                      "not MIDI": 1, "too long": 1, "truncated": 1, "unsupported file type": 1}
     assert r["skipped"]["total"] == len(r["skipped"]["items"]) == 9
     reasons = {s["source"].split("/")[-1]: s["reason"] for s in r["skipped"]["items"]}
     for name, (_, reason) in bad_files().items():
@@ -123,8 +123,8 @@ def test_augmentation_only_on_training_pieces(tmp_path):
 @pytest.mark.parametrize("setup,expected", [
     ("empty", r"no melodies kept .*0 supported file\(s\) found\); skipped by reason: none"),
     ("unsupported", r"0 supported file\(s\) found\); skipped by reason: unsupported file type: 2"),
-    ("all_bad", r"7 supported file\(s\) found\); skipped by reason: unreadable: 4, drums only: 1, empty file: 1, "
-                r"no notes: 1"),
+    ("all_bad", r"7 supported file\(s\) found\); skipped by reason: drums only: 1, empty file: 1, no notes: 1, "
+                r"not MIDI: 1, too long: 1, truncated: 1, unreadable: 1"),
 ])
 def test_a_build_that_keeps_nothing_fails_clearly_and_writes_no_corpus(tmp_path, setup, expected):
     src, out = tmp_path / "src", tmp_path / "out"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from typing import Any, TypeVar
 
 from app.errors import OptionError
@@ -27,7 +29,13 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None,
                 *, lo_open: bool = False, hi_open: bool = False) -> None:
-    """Raise OptionError unless lo <(=) value <(=) hi. Used by every config's __post_init__."""
+    """Raise OptionError unless value is a finite number with lo <(=) value <(=) hi. Used by every config's
+    __post_init__. NaN compares false with everything, so finiteness is checked first; a bool or a string (e.g.
+    "four" read from a JSON file) is not a number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise OptionError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise OptionError(f"{name} must be a finite number, got {value!r}")
     bad = False
     if lo is not None:
         bad |= value <= lo if lo_open else value < lo

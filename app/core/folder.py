@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from app.core.config import from_dict
+from app.core.config import check_range, from_dict
 from app.core.modelconfig import ModelConfig
 from app.core.vocab import Vocabulary
-from app.errors import ModelFolderError, OutputError
+from app.errors import ModelFolderError, OptionError, OutputError
 
 FORMAT_VERSION = 1
 REQUIRED = ("model.keras", "weights.npz", "vocab.json", "config.json", "card.json")
@@ -135,12 +135,9 @@ def load_model_folder(path: str | Path, domain: str | None = None) -> ModelFolde
     if missing:
         raise ModelFolderError(f"model folder {str(p)!r} is missing {', '.join(missing)}; expected "
                                f"{', '.join(REQUIRED)} (retrain or copy the whole folder)")
-    try:
-        config = json.loads((p / "config.json").read_text(encoding="utf-8"))
-        card = json.loads((p / "card.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"{p}: config.json or card.json is not valid JSON ({exc})") from None
-    fmt = config.get("format") if isinstance(config, dict) else None
+    config = _read_json(p / "config.json")
+    card = _read_json(p / "card.json")
+    fmt = config.get("format")
     if fmt != FORMAT_VERSION:
         raise ModelFolderError(f"model folder {str(p)!r} has format {fmt!r}, this version reads format "
                                f"{FORMAT_VERSION}; retrain it with this version")
@@ -148,13 +145,85 @@ def load_model_folder(path: str | Path, domain: str | None = None) -> ModelFolde
         raise ModelFolderError(f"model folder {str(p)!r} is a {config.get('domain')!r} model, expected a "
                                f"{domain!r} model")
     vocab = Vocabulary.load(p / "vocab.json")
-    model_config = from_dict(ModelConfig, config.get("model", {}), what=f"{p}/config.json model")
+    check_vocab(vocab, p / "vocab.json")
+    try:
+        model_config = from_dict(ModelConfig, config.get("model", {}), what=f"{p}/config.json model")
+        check_codec(config.get("domain"), config.get("codec", {}), f"{p}/config.json codec")
+    except OptionError as exc:
+        raise ModelFolderError(f"{exc}; the folder is damaged or was edited by hand, retrain it") from None
     try:
         with np.load(p / "weights.npz") as z:
             weights = {k: z[k] for k in z.files}
     except Exception as exc:  # zipfile/ValueError/OSError: any damage means the same to the user
         raise ModelFolderError(f"{p}/weights.npz cannot be read ({exc}); the folder is damaged") from None
+    from app.core.stepper import check_weights
+
+    check_weights(weights, model_config, vocab.size, where=f"{p}/weights.npz")
     return ModelFolder(p, vocab, model_config, config, card, weights)
+
+
+def _read_json(path: Path) -> dict:
+    """A model folder's JSON object file; any damage (not UTF-8, not JSON, not an object) is a ModelFolderError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelFolderError(f"{path} cannot be read ({exc.strerror}); the folder is damaged") from None
+    except UnicodeDecodeError as exc:
+        raise ModelFolderError(f"{path} is not UTF-8 text (byte {exc.start}); the folder is damaged") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFolderError(f"{path} is not valid JSON ({str(exc)[:120]}); the folder is damaged") from None
+    if not isinstance(data, dict):
+        raise ModelFolderError(f"{path} holds a JSON {type(data).__name__}, expected an object; the folder is "
+                               f"damaged")
+    return data
+
+
+# config.json "codec" fields by domain: name -> (kind, lo, hi). Fields may be absent (readers use defaults); a
+# present field must have this form. Kinds: "int", "number" (finite), "bool", "signature" ([numerator, denominator]).
+CODEC_FIELDS: dict[str, dict[str, tuple]] = {
+    "music": {"min_pitch": ("int", 0, 127), "max_pitch": ("int", 0, 127), "steps_per_quarter": ("int", 1, 96),
+              "time_signature": ("signature", 1, 64), "qpm": ("number", 1.0, 1000.0)},
+    "names": {"lowercase": ("bool", None, None)},
+}
+
+
+def check_codec(domain: Any, codec: Any, what: str) -> None:
+    """Raise OptionError unless `codec` (config.json's "codec") fits CODEC_FIELDS[domain]."""
+    if domain not in CODEC_FIELDS:
+        raise OptionError(f"{what}: unknown domain {domain!r}, expected one of {', '.join(CODEC_FIELDS)}")
+    if not isinstance(codec, dict):
+        raise OptionError(f"{what}: expected a JSON object, got {type(codec).__name__}")
+    for name, (kind, lo, hi) in CODEC_FIELDS[domain].items():
+        if name not in codec:
+            continue
+        v = codec[name]
+        if kind == "bool":
+            if not isinstance(v, bool):
+                raise OptionError(f"{what}: {name} must be true or false, got {v!r}")
+        elif kind == "signature":
+            if not (isinstance(v, (list, tuple)) and len(v) == 2
+                    and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+                    and lo <= v[0] <= hi and v[1] in (1, 2, 4, 8, 16, 32, 64)):
+                raise OptionError(f"{what}: {name} must be [numerator 1..{hi}, denominator a power of 2 up to "
+                                  f"64], got {v!r}")
+        else:
+            if kind == "int" and (isinstance(v, bool) or not isinstance(v, int)):
+                raise OptionError(f"{what}: {name} must be a whole number, got {v!r}")
+            check_range(f"{what}: {name}", v, lo, hi)
+    if domain == "music" and codec.get("min_pitch", 0) > codec.get("max_pitch", 127):
+        raise OptionError(f"{what}: min_pitch {codec['min_pitch']} is above max_pitch {codec['max_pitch']}")
+
+
+def check_vocab(vocab: Vocabulary, where: Path | str) -> None:
+    """Raise ModelFolderError unless the vocabulary's form fits its kind: for "chars" every non-special token is
+    one character (a name is decoded character by character)."""
+    if vocab.size < 1:
+        raise ModelFolderError(f"{where}: the vocabulary is empty; the folder is damaged")
+    if vocab.kind == "chars":
+        bad = [t for t in vocab.tokens[vocab.n_special:] if len(t) != 1]
+        if bad:
+            raise ModelFolderError(f"{where}: a names vocabulary holds single characters, found "
+                                   f"{', '.join(map(repr, bad[:5]))}; the folder is damaged or was edited by hand")
 
 
 def save_model_folder(path: str | Path, *, keras_model, weights: dict[str, np.ndarray], vocab: Vocabulary,

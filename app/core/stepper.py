@@ -16,6 +16,49 @@ from app.core.modelconfig import ModelConfig
 from app.errors import ModelFolderError
 
 
+def expected_shapes(cfg: ModelConfig, vocab_size: int) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every array weights.npz must hold for `cfg` (Keras layouts; GRU uses reset_after, so its
+    bias is (2, 3u): input and recurrent)."""
+    u = cfg.units
+    g = (4 if cfg.cell == "lstm" else 3) * u
+    bias = (g,) if cfg.cell == "lstm" else (2, g)
+    shapes: dict[str, tuple[int, ...]] = {}
+    if cfg.input == "embedding":
+        shapes["embed"] = (vocab_size, cfg.embed_dim)
+    for i in range(cfg.layers):
+        inp = (vocab_size if cfg.input == "onehot" else cfg.embed_dim) if i == 0 else u
+        shapes[f"rnn_{i}/kernel"] = (inp, g)
+        shapes[f"rnn_{i}/recurrent_kernel"] = (u, g)
+        shapes[f"rnn_{i}/bias"] = bias
+    shapes["head/kernel"] = (u, vocab_size)
+    shapes["head/bias"] = (vocab_size,)
+    return shapes
+
+
+def check_weights(weights: dict[str, np.ndarray], cfg: ModelConfig, vocab_size: int, where: str = "weights") -> None:
+    """Raise ModelFolderError unless `weights` has exactly the arrays of `expected_shapes`, each a floating-point
+    array of that shape with only finite values (a NaN weight silently turns every sample into garbage)."""
+    want = expected_shapes(cfg, vocab_size)
+    missing = [k for k in want if k not in weights]
+    if missing:
+        raise ModelFolderError(f"{where} is missing array(s) {', '.join(missing)}; the model folder is incomplete")
+    extra = sorted(set(weights) - set(want))
+    if extra:
+        raise ModelFolderError(f"{where} has unexpected array(s) {', '.join(extra)} for a {cfg.layers}-layer "
+                               f"{cfg.cell} with {cfg.input} input; the folder's files do not belong together")
+    for k, shape in want.items():
+        a = weights[k]
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+            raise ModelFolderError(f"{where}: {k} has dtype {getattr(a, 'dtype', type(a).__name__)}, expected "
+                                   f"floating point; the folder is damaged")
+        if a.shape != shape:
+            raise ModelFolderError(f"{where}: {k} has shape {a.shape}, config.json and vocab.json ({vocab_size} "
+                                   f"tokens) need {shape}; the folder's files do not belong together")
+        if not np.isfinite(a).all():
+            raise ModelFolderError(f"{where}: {k} holds {int((~np.isfinite(a)).sum())} non-finite value(s) "
+                                   f"(NaN or inf); the model is broken, retrain it")
+
+
 class NumpyStepper:
     """Runs the model of `cfg` one step at a time for a whole batch.
 

@@ -67,7 +67,15 @@ class Vocabulary:
     @classmethod
     def from_json(cls, data: dict) -> "Vocabulary":
         try:
-            return cls(tokens=tuple(data["tokens"]), n_special=int(data["n_special"]), kind=str(data["kind"]))
+            tokens, n_special, kind = data["tokens"], data["n_special"], data["kind"]
+            if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                bad = [t for t in tokens if not isinstance(t, str)][:3] if isinstance(tokens, list) else tokens
+                raise TypeError(f"tokens must be a list of strings, found {bad!r}")
+            if isinstance(n_special, bool) or not isinstance(n_special, int):
+                raise TypeError(f"n_special must be a whole number, got {n_special!r}")
+            if not isinstance(kind, str):
+                raise TypeError(f"kind must be a string, got {kind!r}")
+            return cls(tokens=tuple(tokens), n_special=n_special, kind=kind)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFolderError(f"vocab.json is malformed ({exc}); expected keys kind, n_special, tokens") from None
 
@@ -80,6 +88,10 @@ class Vocabulary:
             return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
         except json.JSONDecodeError as exc:
             raise ModelFolderError(f"{path}: not valid JSON ({exc})") from None
+        except UnicodeDecodeError as exc:
+            raise ModelFolderError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise ModelFolderError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
 def one_hot(ids: np.ndarray, depth: int, dtype=np.float32) -> np.ndarray:

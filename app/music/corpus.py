@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -41,8 +42,9 @@ from app.core.outputs import atomic_write, ensure_dir, file_mode
 from app.core.vocab import Vocabulary
 from app.errors import DataError, ModelFolderError
 from app.music.codec import MelodyCodec, window_ids
+from app.music.limits import DEFAULT_LIMITS, ReadLimits
 from app.music.melody import ExtractConfig, extract_melodies
-from app.music.sources import DEFAULT_SOURCES, SourceFile, Skip, find_files, read_file
+from app.music.sources import DEFAULT_SOURCES, SourceFile, Skip, find_files, printable, read_file
 
 BUILD_VERSION = "melody-corpus-3"  # bump when reading/extraction/encoding changes: invalidates every cache
 SPLIT_VERSION = "families-24"  # in the build key: a new split rule re-splits without re-parsing any file
@@ -52,8 +54,10 @@ DEFAULT_OUT = "data/corpora/default"
 
 
 # --- per-file work (runs in worker processes) ----------------------------------------------------------------------
-def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | None = None) -> dict:
+def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | None = None,
+                 limits: ReadLimits = DEFAULT_LIMITS) -> dict:
     """Read and extract one source file -> JSON-able result. Never raises: every failure becomes a skip entry.
+    `limits` bounds the work per file (app.music.limits), including the tokens kept from it.
 
     Result keys: pieces_read, pieces (name, qpm, time_signature, transposed_by, segments: list of id lists),
     skipped (list of Skip JSON), out_of_range (notes clamped/dropped), short_segments (segments dropped).
@@ -64,12 +68,13 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
         codec = MelodyCodec(cfg.min_pitch, cfg.max_pitch)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # music21/pretty_midi warn on odd but usable input
-            pieces, skips = read_file(SourceFile(path, label), tunes)
+            pieces, skips = read_file(SourceFile(path, label), tunes, limits)
         out["skipped"] = [s.to_json() for s in skips]
         out["pieces_read"] = len(pieces) + len(skips)  # each skip from read_file is one file or tune that failed
+        tokens = 0
         for piece in pieces:
             try:
-                res = extract_melodies(piece, cfg)
+                res = extract_melodies(piece, cfg, limits)
             except Exception as exc:  # a piece we cannot interpret must not stop the file's other pieces
                 out["skipped"].append(Skip(piece.name, "unreadable", f"{type(exc).__name__}: {exc}"[:200]).to_json())
                 continue
@@ -78,6 +83,13 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
             if res.skip:
                 out["skipped"].append(Skip(piece.name, res.skip, res.detail).to_json())
                 continue
+            steps = sum(m.steps for m in res.melodies)
+            if tokens + steps > limits.max_tokens_per_file:
+                out["skipped"].append(Skip(piece.name, "too many tokens", (
+                    f"the file's pieces so far plus this one make {tokens + steps:,} tokens; the limit per file "
+                    f"is {limits.max_tokens_per_file:,} (ReadLimits.max_tokens_per_file)")).to_json())
+                continue
+            tokens += steps
             out["pieces"].append({"name": piece.name, "qpm": round(float(piece.qpm), 3),
                                   "time_signature": list(piece.time_signature),
                                   "transposed_by": res.transposed_by,
@@ -91,14 +103,24 @@ def _extract_chunk(items: list[tuple[str, str, tuple[int, int] | None]], config:
     return [extract_file(path, label, config, tunes) for path, label, tunes in items]
 
 
-def _merge(parts: list[dict]) -> dict:
-    """Results of consecutive parts of one file (in order) -> the file's result."""
+def _merge(parts: list[dict], limits: ReadLimits = DEFAULT_LIMITS) -> dict:
+    """Results of consecutive parts of one file (in order) -> the file's result, with the per-file token limit
+    applied to the whole file (each part was only bounded on its own)."""
     out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0}
+    tokens = 0
     for r in parts:
         for k in ("pieces_read", "out_of_range", "short_segments"):
             out[k] += r[k]
-        out["pieces"].extend(r["pieces"])
         out["skipped"].extend(r["skipped"])
+        for piece in r["pieces"]:
+            steps = sum(len(seg) for seg in piece["segments"])
+            if tokens + steps > limits.max_tokens_per_file:
+                out["skipped"].append(Skip(piece["name"], "too many tokens", (
+                    f"the file's pieces so far plus this one make {tokens + steps:,} tokens; the limit per file "
+                    f"is {limits.max_tokens_per_file:,} (ReadLimits.max_tokens_per_file)")).to_json())
+                continue
+            tokens += steps
+            out["pieces"].append(piece)
     return out
 
 
@@ -106,16 +128,33 @@ def _merge(parts: list[dict]) -> dict:
 def _sha(*parts: str | bytes) -> str:
     h = hashlib.sha256()
     for p in parts:
-        h.update(p.encode("utf-8") if isinstance(p, str) else p)
+        # surrogateescape: a file name that is not UTF-8 (b"Caf\xe9.mid" -> "Caf\udce9.mid") hashes as its bytes
+        h.update(p.encode("utf-8", "surrogateescape") if isinstance(p, str) else p)
         h.update(b"\0")
     return h.hexdigest()
 
 
-def _file_digest(path: str) -> str:
+def _file_digest(path: str, limits: ReadLimits = DEFAULT_LIMITS) -> str:
+    """sha256 of a regular file's bytes, streamed. Never blocks on a FIFO or device; a file above the size limit
+    (it will be skipped as "too large") is keyed by its size and mtime instead of being read."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         return f"unreadable:{exc.errno}"  # never cached as a success: the key changes when the file is fixed
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return f"unreadable:not-regular:{st.st_mode}"
+        if st.st_size > limits.max_file_bytes:
+            return f"unreadable:too-large:{st.st_size}:{st.st_mtime_ns}"
+        h = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+        return h.hexdigest()
+    except OSError as exc:
+        return f"unreadable:{exc.errno}"
+    finally:
+        os.close(fd)
 
 
 # --- build ---------------------------------------------------------------------------------------------------------
@@ -187,6 +226,7 @@ def _reason_counts(skips: list[dict]) -> dict[str, int]:
 
 
 def _skip_message(skips: list[dict], n_files: int, sources: Sequence[str]) -> str:
+    sources = [printable(s) for s in sources]
     listed = ", ".join(f"{reason}: {n}" for reason, n in _reason_counts(skips).items()) or "none"
     first = "; ".join(f"{s['source']}: {s['reason']}" + (f" ({s['detail']})" if s["detail"] else "")
                       for s in skips[:3])
@@ -387,7 +427,7 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
     usage = np.bincount(arrays["tokens"][np.repeat(original, lengths)], minlength=codec.size)
     report = {
         "format": BUILD_VERSION,
-        "sources": list(sources),
+        "sources": [printable(s) for s in sources],
         "config": to_dict(config),
         "files": {"supported": len(files), "skipped_before_reading": len(find_skips)},
         "pieces": {"read": pieces_read, "kept": len(pieces),

@@ -155,7 +155,9 @@ class MelodyGenerator:
 
             if not Path(midi).is_file():
                 raise DataError(f"primer MIDI {str(midi)!r} does not exist; pass a .mid file with a melody")
-            melody = read_melody(midi, steps_per_quarter=spq)
+            from app.music.limits import PRIMER_LIMITS
+
+            melody = read_melody(midi, steps_per_quarter=spq, limits=PRIMER_LIMITS)
             if not melody.notes():
                 raise DataError(f"primer MIDI {str(midi)!r} has no melody notes (only drums, or empty)")
             source = f"primer MIDI {str(midi)!r}"

@@ -25,6 +25,7 @@ import numpy as np
 
 from app.core.config import check_choice, check_range
 from app.errors import OptionError
+from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes
 
 HOLD = -2
 OFF = -1
@@ -167,17 +168,18 @@ def quantise(notes: Sequence[tuple[int, float, float]], steps_per_quarter: int) 
     """(pitch, onset, offset) in quarters -> (pitch, start, end) in steps, rounding to the nearest step.
 
     A note shorter than half a step still lasts one step (so grace-like notes are not lost); zero-length notes
-    (score grace notes) are dropped. Output is sorted by start, then by pitch descending.
+    (score grace notes) are dropped. Output is sorted by start, then by pitch descending (stable). Vectorised:
+    one numpy pass and one sort, O(n log n) (rounding is half-to-even, as Python's round()).
     """
-    out = []
-    for p, on, off in notes:
-        if off <= on:
-            continue
-        s = int(round(on * steps_per_quarter))
-        e = max(int(round(off * steps_per_quarter)), s + 1)
-        out.append((int(p), s, e))
-    out.sort(key=lambda n: (n[1], -n[0]))
-    return out
+    if not len(notes):
+        return []
+    arr = np.asarray(notes, dtype=np.float64).reshape(-1, 3)
+    arr = arr[arr[:, 2] > arr[:, 1]]
+    p = arr[:, 0].astype(np.int64)
+    s = np.round(arr[:, 1] * steps_per_quarter).astype(np.int64)
+    e = np.maximum(np.round(arr[:, 2] * steps_per_quarter).astype(np.int64), s + 1)
+    order = np.lexsort((-p, s))  # last key is primary; lexsort is stable
+    return list(zip(p[order].tolist(), s[order].tolist(), e[order].tolist()))
 
 
 def skyline(notes: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -188,16 +190,24 @@ def skyline(notes: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]
     (it is under the melody). A note that starts while only lower or equal notes sound cuts the line's current note
     short and takes over; re-striking a pitch ends that pitch's earlier note. Notes are never resumed after a cut,
     so the line is always a sequence of note-ons with their own onsets.
+
+    Cost O(n log n): one sort, then the sounding notes sit in a max-heap by pitch; ended notes (end <= onset) and
+    notes ended by a re-strike of their pitch (an older generation of that pitch) are dropped lazily from its top.
     """
+    import heapq
+
     line: list[list[int]] = []
-    sounding: list[tuple[int, int]] = []  # (pitch, end) of every note seen, kept or not, still sounding
+    heap: list[tuple[int, int, int]] = []  # (-pitch, end, generation of the pitch) of every note seen, kept or not
+    gen = [0] * 128 if not notes else [0] * (max(128, max(n[0] for n in notes) + 1))
     for p, s, e in sorted(notes, key=lambda n: (n[1], -n[0])):
         if line and line[-1][1] == s:
-            sounding.append((p, e))
+            heapq.heappush(heap, (-p, e, gen[p]))
             continue  # same onset as the line's note, which sorts first: this one is lower or a unison double
-        sounding = [(q, qe) for q, qe in sounding if qe > s and q != p]  # a re-struck key ends its old note
-        higher = any(q > p for q, _ in sounding)
-        sounding.append((p, e))
+        gen[p] += 1  # a re-struck key ends its old note
+        while heap and (heap[0][1] <= s or heap[0][2] != gen[-heap[0][0]]):
+            heapq.heappop(heap)
+        higher = bool(heap) and -heap[0][0] > p
+        heapq.heappush(heap, (-p, e, gen[p]))
         if higher:
             continue  # under the melody (this includes lower notes of a chord: the highest came first)
         if line and line[-1][2] > s:
@@ -334,13 +344,20 @@ class Extraction:
     track: int | None = None
 
 
-def melody_line(piece: RawPiece, config: ExtractConfig) -> tuple[list[tuple[int, int, int]], Extraction]:
+def melody_line(piece: RawPiece, config: ExtractConfig, limits: ReadLimits = DEFAULT_LIMITS
+                ) -> tuple[list[tuple[int, int, int]], Extraction]:
     """Choose the track, quantise and skyline: the piece's monophonic note list in steps (no splitting, no range
-    handling). On failure returns [] and an Extraction with `skip` set."""
+    handling). On failure returns [] and an Extraction with `skip` set. The note list is checked against `limits`
+    (piece and note length) first, so no grid is ever built for an absurdly long piece ("too long")."""
     res = Extraction()
     tracks = piece.tracks
     if not any(t.notes for t in tracks):
         res.skip, res.detail = "no notes", "the piece has no notes"
+        return [], res
+    try:
+        check_notes([n for t in tracks for n in t.notes], limits)
+    except LimitExceeded as exc:
+        res.skip, res.detail = exc.reason, exc.detail
         return [], res
     if config.melody_track is None and all(t.is_drum for t in tracks if t.notes):
         res.skip, res.detail = "drums only", "every track with notes is a drum track"
@@ -357,9 +374,9 @@ def melody_line(piece: RawPiece, config: ExtractConfig) -> tuple[list[tuple[int,
     return skyline(quantise(tracks[idx].notes, config.steps_per_quarter)), res
 
 
-def extract_melodies(piece: RawPiece, config: ExtractConfig) -> Extraction:
-    """Run the full extraction pipeline (module docstring) on one piece."""
-    line, res = melody_line(piece, config)
+def extract_melodies(piece: RawPiece, config: ExtractConfig, limits: ReadLimits = DEFAULT_LIMITS) -> Extraction:
+    """Run the full extraction pipeline (module docstring) on one piece, within `limits` (see melody_line)."""
+    line, res = melody_line(piece, config, limits)
     if res.skip:
         return res
     meta = {"steps_per_quarter": config.steps_per_quarter, "qpm": float(piece.qpm),

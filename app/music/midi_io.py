@@ -1,6 +1,6 @@
 """MIDI files: read them into `RawPiece` (quarter-note times), write a `Melody` as a one-track .mid.
 
-Reading works in ticks, not seconds: onset in quarters = tick / resolution, so tempo changes never move a note
+Reading (app.music.smf, bounded by app.music.limits) works in ticks, not seconds: onset in quarters = tick / resolution, so tempo changes never move a note
 on the grid. The first tempo (qpm) and the first time signature are kept as metadata (120 qpm and 4/4 if absent).
 """
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.core.outputs import atomic_write
 from app.errors import DataError
+from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes
 from app.music.melody import ExtractConfig, Melody, RawPiece, RawTrack, melody_line
 
 
@@ -74,24 +75,39 @@ def piece_from_midi(pm, name: str) -> RawPiece:
     return RawPiece(name=name, tracks=tuple(tracks), qpm=qpm, time_signature=sig)
 
 
-def read_midi(path: str | Path, data: bytes | None = None) -> RawPiece:
-    """Read a .mid/.midi file (or its bytes, if given) -> RawPiece. Raises DataError if it cannot be parsed."""
+def read_midi(path: str | Path, data: bytes | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> RawPiece:
+    """Read a .mid/.midi file (or its bytes, if given) -> RawPiece, within `limits` (app.music.limits).
+
+    Raises DataError naming the reason (not MIDI, truncated at byte N, too long, too many notes, too large).
+    """
+    from app.music.smf import SmfError, read_smf
+    from app.music.sources import _read_bounded
+
     p = Path(path)
-    if data is None:
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise DataError(f"{p}: cannot read ({exc.strerror})") from None
-    return piece_from_midi(_midi_from_bytes(data, str(p)), p.name)
+    try:
+        if data is None:
+            data = _read_bounded(str(p), limits)
+        if not data:
+            raise DataError(f"{p}: empty file (0 bytes)")
+        return read_smf(data, p.name, limits)
+    except (SmfError, LimitExceeded) as exc:
+        raise DataError(f"{p}: {exc.reason} ({exc.detail})") from None
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read ({exc.strerror})") from None
 
 
-def read_melody(path: str | Path, steps_per_quarter: int = 4, track: int | str | None = None) -> Melody:
+def read_melody(path: str | Path, steps_per_quarter: int = 4, track: int | str | None = None,
+                limits: ReadLimits = DEFAULT_LIMITS) -> Melody:
     """A MIDI file -> its melody line, exactly as on the grid: track choice, quantisation and skyline only (no
     splitting, no trimming, no range handling). For a file written by `write_midi` this returns the canonical
-    form of the melody that was written."""
-    piece = read_midi(path)
+    form of the melody that was written. `limits` bounds the reading (pass PRIMER_LIMITS for a primer)."""
+    piece = read_midi(path, limits=limits)
+    try:
+        check_notes([n for t in piece.tracks for n in t.notes], limits)
+    except LimitExceeded as exc:
+        raise DataError(f"{path}: {exc.reason} ({exc.detail})") from None
     cfg = ExtractConfig(steps_per_quarter=steps_per_quarter, melody_track=track)
-    line, res = melody_line(piece, cfg)
+    line, res = melody_line(piece, cfg, limits)
     if res.skip:
         raise DataError(f"{path}: {res.skip} ({res.detail})")
     program = piece.tracks[res.track].program if res.track is not None else 0

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import DataError
+from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes
 from app.music.melody import RawPiece, RawTrack
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -68,27 +70,55 @@ def music21_collection(name: str) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
 
 
-def _walk(root: Path, skips: list[Skip], label_root: Path) -> list[Path]:
-    """Files under `root` (recursive, sorted, hidden entries ignored); unreadable folders become Skips."""
+def _walk(root: Path, skips: list[Skip], label_root: Path, _seen: set | None = None) -> list[Path]:
+    """Files under `root` (recursive, sorted, hidden entries ignored); unreadable folders become Skips.
+
+    Never follows a symlink to a folder (it could lead out of the tree, or back into it: `sub/up -> ..` would read
+    every file again and again) and never visits one folder twice (bind mounts); such entries become Skips.
+    Entries that are not regular files (FIFOs, sockets, devices -- reading a FIFO blocks forever) become Skips;
+    symlinks to regular files are read.
+    """
+    seen = set() if _seen is None else _seen
     found: list[Path] = []
     try:
+        st = os.stat(root)
+        if (st.st_dev, st.st_ino) in seen:
+            skips.append(Skip(printable(_rel(root, label_root)), "folder loop", "already read (a bind mount?)"))
+            return found
+        seen.add((st.st_dev, st.st_ino))
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:
-        skips.append(Skip(_rel(root, label_root) or str(root), "unreadable folder", exc.strerror or str(exc)))
+        skips.append(Skip(printable(_rel(root, label_root) or str(root)), "unreadable folder",
+                          exc.strerror or str(exc)))
         return found
     for entry in entries:
         if entry.name.startswith("."):
             continue
         path = Path(entry.path)
         try:
-            is_dir = entry.is_dir()
+            is_link = entry.is_symlink()
+            is_dir = entry.is_dir(follow_symlinks=True)
+            is_file = entry.is_file(follow_symlinks=True)
         except OSError:
-            is_dir = False
-        if is_dir:
-            found.extend(_walk(path, skips, label_root))
+            is_link = is_dir = is_file = False
+        if is_dir and is_link:
+            skips.append(Skip(printable(_rel(path, label_root)), "symlinked folder",
+                              "links to folders are not followed (they can lead out of the source or loop back "
+                              "into it); pass the target folder as its own source"))
+        elif is_dir:
+            found.extend(_walk(path, skips, label_root, seen))
+        elif is_file or path.suffix.lower() not in SUPPORTED:
+            found.append(path)  # unsupported names are reported as such by find_files
         else:
-            found.append(path)
+            skips.append(Skip(printable(_rel(path, label_root)), "not a regular file",
+                              "a FIFO, socket, device or broken link; only regular files are read"))
     return found
+
+
+def printable(text: str) -> str:
+    """A name safe to print and to write as UTF-8 JSON: bytes of a non-UTF-8 file name (held by Python as lone
+    surrogates, e.g. "Caf\udce9.mid") are shown as escapes ("Caf\\xe9.mid")."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -110,15 +140,17 @@ def find_files(sources: list[str] | tuple[str, ...]) -> tuple[list[SourceFile], 
                 files.append(SourceFile(str(p), f"{spec}/{p.name}"))
             continue
         root = Path(spec)
+        if root.is_symlink() and not root.exists():
+            raise DataError(f"source {printable(spec)!r} is a broken symbolic link; pass a folder or music file")
         if not root.exists():
-            raise DataError(f"source {spec!r} does not exist; pass a folder, a music file "
+            raise DataError(f"source {printable(spec)!r} does not exist; pass a folder, a music file "
                             f"({', '.join(SUPPORTED)}) or {MUSIC21_PREFIX}COLLECTION")
         if root.is_dir():
             found = _walk(root, skips, root)
             base = root.name or str(root)
-            labelled = [(p, f"{base}/{_rel(p, root)}") for p in found]
+            labelled = [(p, printable(f"{base}/{_rel(p, root)}")) for p in found]
         else:
-            labelled = [(root, str(root))]
+            labelled = [(root, printable(str(root)))]
         for p, label in labelled:
             if p.suffix.lower() in SUPPORTED:
                 files.append(SourceFile(str(p), label))
@@ -225,36 +257,73 @@ def _scores(parsed) -> list:
     return [parsed]
 
 
-def count_tunes(path: str) -> int:
-    """Number of tunes in an ABC file (0 if it cannot be read); lets a build share one big file among workers."""
+def count_tunes(path: str, limits: ReadLimits = DEFAULT_LIMITS) -> int:
+    """Number of tunes read from an ABC file (0 if it cannot be read, at most limits.max_tunes_per_file); lets a
+    build share one big file among workers."""
     try:
-        return len(split_abc(_decode_text(Path(path).read_bytes())))
-    except OSError:
+        return min(len(_X_LINE.findall(_decode_text(_read_bounded(path, limits)))) or 1,
+                   limits.max_tunes_per_file)
+    except (OSError, LimitExceeded):
         return 0
 
 
-def read_file(src: SourceFile, tunes: tuple[int, int] | None = None) -> tuple[list[RawPiece], list[Skip]]:
+def _read_bounded(path: str, limits: ReadLimits) -> bytes:
+    """A regular file's bytes, refusing (LimitExceeded "too large") one above limits.max_file_bytes before reading.
+
+    Opens without blocking and checks the opened file is regular, so a FIFO or device named .mid never hangs.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise LimitExceeded("not a regular file", "a FIFO, device or socket is never read")
+        if st.st_size > limits.max_file_bytes:
+            raise LimitExceeded("too large", f"{st.st_size:,} bytes; the limit is {limits.max_file_bytes:,} "
+                                             f"(ReadLimits.max_file_bytes)")
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            fd = -1
+            data = f.read(limits.max_file_bytes + 1)
+        if len(data) > limits.max_file_bytes:  # grew while we read it
+            raise LimitExceeded("too large", f"more than {limits.max_file_bytes:,} bytes "
+                                             f"(ReadLimits.max_file_bytes)")
+        return data
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _checked(piece: RawPiece, limits: ReadLimits) -> RawPiece:
+    """Raise LimitExceeded if the piece's notes cross the length limits (from the note list: no grid built)."""
+    check_notes([n for t in piece.tracks for n in t.notes], limits)
+    return piece
+
+
+def read_file(src: SourceFile, tunes: tuple[int, int] | None = None, limits: ReadLimits = DEFAULT_LIMITS
+              ) -> tuple[list[RawPiece], list[Skip]]:
     """Read one file into pieces. Never raises for bad content: problems come back as Skips.
 
     Piece names are `label` for single-piece files, `label#X:n` for ABC tunes and `label#k` for scores in an opus.
     tunes=(lo, hi) reads only ABC tunes lo..hi-1 (0-based, file order); other file types ignore it.
+    `limits` bounds the work (app.music.limits): a file, tune or piece that crosses one is skipped with the limit's
+    reason ("too large", "too long", "too many notes") before its grid is built.
     """
     try:
-        data = Path(src.path).read_bytes()
+        data = _read_bounded(src.path, limits)
+    except LimitExceeded as exc:
+        return [], [Skip(src.label, exc.reason, exc.detail)]
     except OSError as exc:
         return [], [Skip(src.label, "unreadable", f"cannot read: {exc.strerror or exc}")]
     if not data.strip():
         return [], [Skip(src.label, "empty file", f"{len(data)} bytes")]
     kind = src.kind
     if kind == "midi":
-        from app.music.midi_io import _midi_from_bytes, piece_from_midi
+        from app.music.smf import SmfError, read_smf
 
         try:
-            pm = _midi_from_bytes(data, src.label)
-            return [piece_from_midi(pm, src.label)], []
-        except DataError as exc:
-            return [], [Skip(src.label, "unreadable", str(exc).split(": ", 1)[-1])]
-        except Exception as exc:  # a file pretty_midi parsed but we could not interpret
+            return [_checked(read_smf(data, src.label, limits), limits)], []
+        except (SmfError, LimitExceeded) as exc:
+            return [], [Skip(src.label, exc.reason, exc.detail)]
+        except Exception as exc:  # a bug, not bad input: still one skipped file, never a failed build
             return [], [Skip(src.label, "unreadable", _first_line(exc))]
     from music21 import converter
 
@@ -263,18 +332,46 @@ def read_file(src: SourceFile, tunes: tuple[int, int] | None = None) -> tuple[li
         all_tunes = split_abc(_decode_text(data))
         if not all_tunes:
             return [], [Skip(src.label, "empty file", "no ABC tunes")]
+        if len(all_tunes) > limits.max_tunes_per_file:
+            skips.append(Skip(f"{src.label}#X:{all_tunes[limits.max_tunes_per_file][0]}", "too many tunes",
+                              f"{len(all_tunes):,} tunes; only the first {limits.max_tunes_per_file:,} are read "
+                              f"(ReadLimits.max_tunes_per_file)"))
+            if tunes is not None and tunes[0] > 0:
+                skips = []  # reported once, by the part that starts the file
+            all_tunes = all_tunes[:limits.max_tunes_per_file]
+        notes = 0
         for tune_id, text in all_tunes[slice(*tunes) if tunes else slice(None)]:
             name = f"{src.label}#X:{tune_id}"
+            if len(text) > limits.max_tune_chars:
+                skips.append(Skip(name, "too large", f"tune of {len(text):,} characters; the limit is "
+                                                     f"{limits.max_tune_chars:,} (ReadLimits.max_tune_chars)"))
+                continue
             try:
                 for k, sc in enumerate(_scores(converter.parse(text, format="abc"))):
-                    pieces.append(piece_from_score(sc, name if k == 0 else f"{name}#{k}"))
+                    piece = _checked(piece_from_score(sc, name if k == 0 else f"{name}#{k}"), limits)
+                    notes += sum(len(t.notes) for t in piece.tracks)
+                    if notes > limits.max_notes:
+                        raise LimitExceeded("too many notes", f"the file has more than {limits.max_notes:,} "
+                                                              f"notes (ReadLimits.max_notes)")
+                    pieces.append(piece)
+            except LimitExceeded as exc:
+                skips.append(Skip(name, exc.reason, exc.detail))
+                if exc.reason == "too many notes":
+                    break
             except Exception as exc:  # music21's ABC parser raises many types on malformed input
                 skips.append(Skip(name, "unreadable", f"ABC parse error ({_first_line(exc)})"))
         return pieces, skips
+    if len(data) > limits.max_score_bytes:
+        return [], [Skip(src.label, "too large", f"{len(data):,} bytes; the limit for scores is "
+                                                 f"{limits.max_score_bytes:,} (ReadLimits.max_score_bytes)")]
     try:
-        scores = _scores(converter.parse(src.path))
-        pieces = [piece_from_score(sc, src.label if len(scores) == 1 else f"{src.label}#{k}")
+        scores = _scores(converter.parse(src.path))  # size and file type were checked above
+        pieces = [_checked(piece_from_score(sc, src.label if len(scores) == 1 else f"{src.label}#{k}"), limits)
                   for k, sc in enumerate(scores)]
+        if sum(len(t.notes) for p in pieces for t in p.tracks) > limits.max_notes:
+            raise LimitExceeded("too many notes", f"more than {limits.max_notes:,} notes (ReadLimits.max_notes)")
         return pieces, []
+    except LimitExceeded as exc:
+        return [], [Skip(src.label, exc.reason, exc.detail)]
     except Exception as exc:
         return [], [Skip(src.label, "unreadable", f"score parse error ({_first_line(exc)})")]

@@ -7,7 +7,9 @@ then the characters seen in the data, sorted. A name "abc" encodes to [<bos>, a,
 
 from __future__ import annotations
 
+import os
 import random
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -21,30 +23,52 @@ PAD, BOS, EOS = "<pad>", "<bos>", "\n"
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 SPECIALS = (PAD, BOS, EOS)
 MAX_NAME_CHARS = 64
+MAX_NAMES_FILE_BYTES = 64 << 20  # a names file above this is refused before reading (dinos.txt is 19 KB)
 
 
-def read_names(path: str | Path, *, lowercase: bool = True) -> list[str]:
+def read_names(path: str | Path, *, lowercase: bool = True, max_bytes: int | None = None) -> list[str]:
     """Read one name per line (UTF-8), strip, optionally lower-case, drop blanks and duplicates (first kept).
 
-    Raises DataError for a missing/unreadable/binary/non-UTF-8 file (naming the line) or one with no usable lines.
+    The file is streamed line by line and refused above `max_bytes` (default MAX_NAMES_FILE_BYTES) before reading,
+    so a huge file is a clear error, never a MemoryError. Raises DataError for a missing/unreadable/binary/non-UTF-8
+    file (naming the line), one that is not a regular file (a FIFO would block), or one with no usable lines.
     """
+    max_bytes = MAX_NAMES_FILE_BYTES if max_bytes is None else max_bytes
     p = Path(path)
     if not p.exists():
         raise DataError(f"names file {str(p)!r} does not exist; pass a UTF-8 text file with one name per line")
     if p.is_dir():
         raise DataError(f"{str(p)!r} is a folder; pass a UTF-8 text file with one name per line")
     try:
-        raw = p.read_bytes()
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise DataError(f"cannot read names file {str(p)!r}: {exc.strerror}") from None
-    if not raw.strip():
-        raise DataError(f"names file {str(p)!r} is empty; expected one name per line")
-    if b"\x00" in raw:
-        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        raise DataError(f"names file {str(p)!r} looks binary (NUL byte on line {line}); expected UTF-8 text")
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"names file {str(p)!r} is not a regular file (a FIFO, device or socket); pass a UTF-8 "
+                            f"text file with one name per line")
+        if st.st_size > max_bytes:
+            raise DataError(f"names file {str(p)!r} is {st.st_size:,} bytes; the limit is {max_bytes:,} bytes "
+                            f"({max_bytes / 2**20:g} MiB); pass a smaller file (a few MB hold millions of names)")
+        try:
+            return _parse_names(f, p, lowercase, max_bytes)
+        except OSError as exc:
+            raise DataError(f"cannot read names file {str(p)!r}: {exc.strerror}") from None
+
+
+def _parse_names(f, p: Path, lowercase: bool, max_bytes: int) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(raw.split(b"\n"), start=1):
+    total = 0
+    any_text = False
+    for lineno, line in enumerate(f, start=1):
+        total += len(line)
+        if total > max_bytes:  # the file grew while we read it
+            raise DataError(f"names file {str(p)!r} is larger than the limit of {max_bytes:,} bytes")
+        if b"\x00" in line:
+            raise DataError(f"names file {str(p)!r} looks binary (NUL byte on line {lineno}); expected UTF-8 text")
+        any_text = any_text or bool(line.strip())
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -54,6 +78,8 @@ def read_names(path: str | Path, *, lowercase: bool = True) -> list[str]:
         if name and name not in seen:
             seen.add(name)
             names.append(name)
+    if not any_text:
+        raise DataError(f"names file {str(p)!r} is empty; expected one name per line")
     if not names:
         raise DataError(f"names file {str(p)!r} has no usable lines (all blank or too long; max "
                         f"{MAX_NAME_CHARS} characters)")

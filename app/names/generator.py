@@ -19,7 +19,7 @@ from app.core.paths import default_model
 from app.core.metrics import novelty
 from app.core.parallel import map_chunks
 from app.core.sampling import SamplingOptions, sample_next
-from app.errors import OptionError
+from app.errors import ModelFolderError, OptionError
 from app.names.codec import BOS_ID, EOS_ID, PAD_ID, NameCodec, normalise
 
 MAX_N = 1_000_000
@@ -197,7 +197,16 @@ def write_names(names: list[str], out_dir: str | Path) -> Path:
 
 
 def _read_list(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    """A names list saved in a model folder (names_train.txt / names_val.txt); [] if absent."""
+    if not path.is_file():
+        return []
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ModelFolderError(f"{path} is not UTF-8 text (byte {exc.start}); the model folder is damaged, "
+                               f"retrain it") from None
+    except OSError as exc:
+        raise ModelFolderError(f"{path} cannot be read ({exc.strerror})") from None
 
 
 __all__ = ["NameGenerator", "GenerateOptions", "GenerateResult", "make_options", "write_names"]
