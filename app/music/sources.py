@@ -169,11 +169,12 @@ def piece_from_score(score, name: str) -> RawPiece:
     skyline keeps the top one); parts with unpitched percussion are marked as drums.
 
     Repeats: a score whose measures carry repeat barlines, first/second endings (voltas) or repeat expressions
-    (D.C., segno ...) is read in the order it is played (`played_order`, the same order as music21's
-    `expandRepeats`); `repeats` says "expanded", "none" (nothing to expand) or "not expanded" (malformed repeats:
-    the piece keeps its written order and `repeats_detail` says why). An expanded piece keeps its written-order
-    form in `written` (to count what expansion added). Metre: `metre` lists the piece's time signatures along the
-    played order, one bar line per measure (see `_metre`).
+    (D.C., segno ...) is read in the order it is played (`expand_measures`: our `played_order` for bar lines and
+    voltas -- music21's `expandRepeats` order except that `A :| B :|` is AABB -- and music21's Expander where
+    repeat expressions appear); `repeats` says "expanded", "none" (nothing to expand) or "not expanded" (malformed
+    repeats: the piece keeps its written order and `repeats_detail` says why). An expanded piece keeps its
+    written-order form in `written` (to count what expansion added). Metre: `metre` lists the piece's time
+    signatures along the played order with its bar lines (see `_metre`).
     """
     from music21 import instrument, note, stream, tempo
 
@@ -352,10 +353,21 @@ def played_order(marks: list[RepeatMarks]) -> list[int] | None:
     Rules (common practice): an end repeat sends the player back to the last start repeat, or, without one, to
     the measure after the previous end repeat (or the start), until the section has been played `end` times --
     so `A :| B :|` is played AABB (music21's Expander plays it AABAAB); measures under a volta bracket are played only on the passes
-    its numbers name; with voltas the section is repeated until the last volta number is reached. Malformed: a
-    measure never played (e.g. a second ending without an end repeat), or a runaway order.
+    its numbers name; with voltas the section is repeated until the last volta number is reached. Malformed: volta
+    brackets with no end repeat among them, a measure never played (e.g. a second ending without an end repeat),
+    or a runaway order.
     """
     n = len(marks)
+    k = 0
+    while k < n:  # every group of consecutive volta measures needs an end repeat to send the player back
+        if marks[k].endings:
+            g = k
+            while g < n and marks[g].endings:
+                g += 1
+            if not any(mk.end for mk in marks[k:g]):
+                return None
+            k = g
+        k += 1
     order: list[int] = []
     i, sec, passno = 0, 0, 1
     while i < n:
@@ -429,7 +441,10 @@ def expand_measures(score, measures) -> tuple[list[int] | None, str, str]:
     if not expressions:
         order = played_order(marks)
         if order is None:
-            return None, "not expanded", "malformed repeats (a measure is never played or the order runs away)"
+            return None, "not expanded", ("malformed repeats (voltas without an end repeat, a measure never "
+                                          "played, or a runaway order)")
+        if order == list(range(len(measures))):
+            return None, "none", ""
         return order, "expanded", ""
     try:  # D.C./segno/coda: music21's Expander on a copy of the bar lines only (no notes: fast)
         return _music21_order(score, measures), "expanded", ""
