@@ -85,6 +85,17 @@ def test_abc_voltas_expand_to_played_order_with_the_pickup_on_the_grid(tmp_path)
     assert _pitches(written) == [67, 72, 74, 76, 77, 79, 81, 79, 77, 76, 79]
 
 
+def test_abc_two_bar_endings_expand(tmp_path):
+    """music21's ABC import spans a volta bracket by its first and last measure only: the measures between are
+    under it too (O'Neill's tunes have many such endings)."""
+    path = write(tmp_path, "long.abc", "X:3\nT:Long endings\nM:2/4\nL:1/4\nK:C\n"
+                                       "|: C D | E F |1 G A | B c :|2 c B | A G |]\n")
+    (piece,), _ = read_file(SourceFile(str(path), "long.abc"))
+    assert piece.repeats == "expanded"
+    assert _pitches(extract_melodies(piece, CFG).melodies[0]) == [60, 62, 64, 65, 67, 69, 71, 72,
+                                                                   60, 62, 64, 65, 72, 71, 69, 67]
+
+
 def test_malformed_repeats_keep_written_order_and_are_counted(tmp_path):
     path = write(tmp_path, "tunes/two.abc", ABC_VOLTAS + "\n" + ABC_MALFORMED)
     pieces, _ = read_file(SourceFile(str(path), "two.abc"))

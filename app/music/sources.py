@@ -403,16 +403,13 @@ def played_order(marks: list[RepeatMarks]) -> list[int] | None:
 def repeat_marks(score, measures) -> tuple[list[RepeatMarks], bool]:
     """music21 measures -> RepeatMarks per measure, and whether repeat expressions (D.C., segno, coda, fine)
     appear (those are left to music21's Expander)."""
-    from music21 import bar, repeat, spanner
+    from music21 import bar, repeat
 
-    index = {id(m): k for k, m in enumerate(measures)}
     endings: list[set[int]] = [set() for _ in measures]
-    for rb in score.recurse().getElementsByClass(spanner.RepeatBracket):
+    for rb, lo, hi in _brackets(score, measures):
         nums = {int(k) for k in (rb.numberRange or [])}
-        for m in rb.getSpannedElements():
-            k = index.get(id(m))
-            if k is not None:
-                endings[k] |= nums
+        for k in range(lo, hi + 1):
+            endings[k] |= nums
     start = [False] * len(measures)
     end = [0] * len(measures)
     expressions = False
@@ -431,6 +428,20 @@ def repeat_marks(score, measures) -> tuple[list[RepeatMarks], bool]:
         if not expressions and m.getElementsByClass(repeat.RepeatExpression):
             expressions = True
     return [RepeatMarks(s, e, frozenset(x)) for s, e, x in zip(start, end, endings)], expressions
+
+
+def _brackets(score, measures) -> list[tuple[object, int, int]]:
+    """(RepeatBracket, first, last measure index) of each volta bracket over these measures. A bracket covers
+    every measure from its first to its last spanned one (music21's ABC import spans only those two)."""
+    from music21 import spanner
+
+    index = {id(m): k for k, m in enumerate(measures)}
+    out = []
+    for rb in score.recurse().getElementsByClass(spanner.RepeatBracket):
+        ks = [index[id(m)] for m in rb.getSpannedElements() if id(m) in index]
+        if ks:
+            out.append((rb, min(ks), max(ks)))
+    return out
 
 
 def expand_measures(score, measures) -> tuple[list[int] | None, str, str]:
@@ -471,11 +482,8 @@ def _music21_order(score, measures) -> list[int]:
             s.insert(float(e.offset), copy.deepcopy(e))
         skeleton.append(s)
         copies.append(s)
-    index = {id(m): k for k, m in enumerate(measures)}
-    for rb in score.recurse().getElementsByClass(spanner.RepeatBracket):
-        spanned = [copies[index[id(m)]] for m in rb.getSpannedElements() if id(m) in index]
-        if spanned:
-            skeleton.insert(0, spanner.RepeatBracket(spanned, number=rb.number))
+    for rb, lo, hi in _brackets(score, measures):
+        skeleton.insert(0, spanner.RepeatBracket(copies[lo:hi + 1], number=rb.number))
     post = repeat.Expander(skeleton).process()
     order = [int(m.number) - 1 for m in post.getElementsByClass(stream.Measure)]
     if not order or any(not 0 <= k < len(measures) for k in order) or len(order) > MAX_EXPANSION * len(measures):
