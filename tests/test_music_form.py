@@ -211,3 +211,35 @@ def test_corpus_mixing_metres_keeps_each_pieces_metre(tmp_path):
     k = next(i for i, m in enumerate(c.train_meta) if m["name"] == "midi/mixed.mid")
     assert np.array_equal(grids[k][1][:24] % 12, np.arange(24) % 12) and grids[k][0][24] == 12
     assert (pos < bar).all() and (pos >= 0).all()
+
+
+def _three_bar_score(expressions):
+    """A music21 score built in code: three one-beat bars C D E with repeat expressions {bar index: [objects]}."""
+    from music21 import meter, note, stream
+
+    part = stream.Part()
+    for k, pitch in enumerate(["C4", "D4", "E4"]):
+        m = stream.Measure(number=k + 1)
+        if k == 0:
+            m.insert(0, meter.TimeSignature("1/4"))
+        m.append(note.Note(pitch, quarterLength=1))
+        for e in expressions.get(k, []):
+            m.insert(0, e)
+        part.append(m)
+    score = stream.Score()
+    score.insert(0, part)
+    return score
+
+
+def test_repeat_expressions_go_to_music21_and_bad_ones_keep_written_order():
+    from music21 import repeat
+
+    from app.music.sources import piece_from_score
+
+    cases = [({2: [repeat.DaCapo()]}, "expanded", [60, 62, 64, 60, 62, 64]),
+             ({1: [repeat.Fine()], 2: [repeat.DaCapoAlFine()]}, "expanded", [60, 62, 64, 60, 62]),
+             ({2: [repeat.DalSegno()]}, "not expanded", [60, 62, 64])]  # D.S. without a segno
+    for expressions, status, pitches in cases:
+        piece = piece_from_score(_three_bar_score(expressions), "t")
+        assert piece.repeats == status and [n[0] for n in piece.tracks[0].notes] == pitches
+    assert "music21 cannot expand" in piece.repeats_detail

@@ -458,14 +458,19 @@ def expand_measures(score, measures) -> tuple[list[int] | None, str, str]:
             return None, "none", ""
         return order, "expanded", ""
     try:  # D.C./segno/coda: music21's Expander on a copy of the bar lines only (no notes: fast)
-        return _music21_order(score, measures), "expanded", ""
+        order = _music21_order(score, measures)
     except Exception as exc:
         return None, "not expanded", f"music21 cannot expand the repeats ({_first_line(exc)})"
+    return (None, "none", "") if order == list(range(len(measures))) else (order, "expanded", "")
+
+
+_TAG = "app-measure-"
 
 
 def _music21_order(score, measures) -> list[int]:
     """Played order by music21's `repeat.Expander` run on a skeleton part (empty measures with the same bar lines,
-    voltas and repeat expressions), mapped back by measure number. Raises when music21 cannot expand it."""
+    voltas and repeat expressions), mapped back by a group tag on each measure (the Expander renumbers measures
+    after a D.C.). Raises when music21 cannot expand it."""
     import copy
 
     from music21 import repeat, spanner, stream
@@ -474,6 +479,7 @@ def _music21_order(score, measures) -> list[int]:
     copies = []
     for k, m in enumerate(measures):
         s = stream.Measure(number=k + 1)
+        s.groups.append(f"{_TAG}{k}")
         if m.leftBarline is not None:
             s.leftBarline = copy.deepcopy(m.leftBarline)
         if m.rightBarline is not None:
@@ -485,7 +491,8 @@ def _music21_order(score, measures) -> list[int]:
     for rb, lo, hi in _brackets(score, measures):
         skeleton.insert(0, spanner.RepeatBracket(copies[lo:hi + 1], number=rb.number))
     post = repeat.Expander(skeleton).process()
-    order = [int(m.number) - 1 for m in post.getElementsByClass(stream.Measure)]
+    order = [next((int(g[len(_TAG):]) for g in m.groups if g.startswith(_TAG)), -1)
+             for m in post.getElementsByClass(stream.Measure)]
     if not order or any(not 0 <= k < len(measures) for k in order) or len(order) > MAX_EXPANSION * len(measures):
         raise ValueError(f"expansion gave an order of {len(order)} measures from {len(measures)}")
     return order
