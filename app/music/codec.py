@@ -69,15 +69,19 @@ class MelodyCodec:
         return ids.astype(np.int32)
 
     def decode(self, ids: Sequence[int] | np.ndarray, *, steps_per_quarter: int = 4, qpm: float = 120.0,
-               time_signature: tuple[int, int] = (4, 4), program: int = 0) -> Melody:
-        """ids (steps,) -> Melody with the given metadata. An id outside 0..size-1 raises DataError."""
+               time_signature: Sequence = (4, 4), program: int = 0) -> Melody:
+        """ids (steps,) -> Melody with the given metadata. An id outside 0..size-1 raises DataError.
+
+        time_signature: (numerator, denominator), or a metre: a list of (step, numerator, denominator) changes
+        (app/music/metre.py), e.g. [(0, 3, 4), (48, 6, 8)]."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if ids.size and (ids.min() < 0 or ids.max() >= self.size):
             raise DataError(f"token id outside 0..{self.size - 1} (got min {ids.min()}, max {ids.max()}); "
                             f"the ids were made with another vocabulary")
         ev = np.where(ids == HOLD_ID, HOLD, np.where(ids == REST_ID, OFF, ids - 2 + self.min_pitch))
+        sig, metre = split_time_signature(time_signature)
         return Melody(events=tuple(int(e) for e in ev), steps_per_quarter=steps_per_quarter, qpm=float(qpm),
-                      time_signature=tuple(time_signature), program=program)
+                      time_signature=sig, program=program, metre=metre)
 
     def transpose_ids(self, ids: np.ndarray, semitones: int) -> np.ndarray | None:
         """Ids of the same melody moved by `semitones`, or None if a note would leave the pitch range."""
@@ -87,6 +91,18 @@ class MelodyCodec:
         if notes.any() and (moved[notes].min() < 2 or moved[notes].max() >= self.size):
             return None
         return moved.astype(np.int32)
+
+
+def split_time_signature(value: Sequence) -> tuple[tuple[int, int], tuple[tuple[int, int, int], ...]]:
+    """(num, den) or a metre [(step, num, den), ...] -> (the time signature at step 0, the metre or ())."""
+    items = list(value)
+    if items and isinstance(items[0], (tuple, list, np.ndarray)):
+        metre = tuple(sorted((int(s), int(n), int(d)) for s, n, d in items))
+        live = [c for c in metre if c[0] <= 0] or [metre[0]]
+        return (live[-1][1], live[-1][2]), metre
+    if len(items) != 2:
+        raise DataError(f"time signature {value!r} is not (numerator, denominator) or [(step, num, den), ...]")
+    return (int(items[0]), int(items[1])), ()
 
 
 def window_ids(pieces: Sequence[np.ndarray], tx: int, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:

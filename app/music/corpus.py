@@ -44,9 +44,10 @@ from app.errors import DataError, ModelFolderError
 from app.music.codec import MelodyCodec, window_ids
 from app.music.limits import DEFAULT_LIMITS, ReadLimits
 from app.music.melody import ExtractConfig, extract_melodies
+from app.music.metre import bar_grid, metre_label
 from app.music.sources import DEFAULT_SOURCES, SourceFile, Skip, find_files, printable, read_file
 
-BUILD_VERSION = "melody-corpus-3"  # bump when reading/extraction/encoding changes: invalidates every cache
+BUILD_VERSION = "melody-corpus-4"  # bump when reading/extraction/encoding changes: invalidates every cache
 SPLIT_VERSION = "families-24"  # in the build key: a new split rule re-splits without re-parsing any file
 FAMILY_RUN = 24  # shared consecutive intervals that make two pieces one tune family (measured: families of <= 5)
 CORPUS_FILE = "corpus.npz"
@@ -59,7 +60,9 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
     """Read and extract one source file -> JSON-able result. Never raises: every failure becomes a skip entry.
     `limits` bounds the work per file (app.music.limits), including the tokens kept from it.
 
-    Result keys: pieces_read, pieces (name, qpm, time_signature, transposed_by, segments: list of id lists),
+    Result keys: pieces_read, pieces (name, qpm, time_signature, transposed_by, segments: list of id lists,
+    metres: per segment its metre changes [[step, num, den], ...] (app/music/metre.py), repeats: "", "none",
+    "expanded" or "not expanded" with repeats_detail, written_tokens: the piece's tokens in written order),
     skipped (list of Skip JSON), out_of_range (notes clamped/dropped), short_segments (segments dropped).
     """
     out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0}
@@ -90,10 +93,20 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
                     f"is {limits.max_tokens_per_file:,} (ReadLimits.max_tokens_per_file)")).to_json())
                 continue
             tokens += steps
+            segments = [codec.encode(m).tolist() for m in res.melodies]
+            written_tokens = sum(len(s) for s in segments)
+            if piece.written is not None:  # expanded repeats: what the written order would have given
+                try:
+                    written_tokens = sum(m.steps for m in extract_melodies(piece.written, cfg, limits).melodies)
+                except Exception:
+                    pass
             out["pieces"].append({"name": piece.name, "qpm": round(float(piece.qpm), 3),
                                   "time_signature": list(piece.time_signature),
                                   "transposed_by": res.transposed_by,
-                                  "segments": [codec.encode(m).tolist() for m in res.melodies]})
+                                  "segments": segments,
+                                  "metres": [[list(c) for c in m.metre_changes()] for m in res.melodies],
+                                  "repeats": piece.repeats, "repeats_detail": piece.repeats_detail,
+                                  "written_tokens": written_tokens})
     except Exception as exc:
         out["skipped"].append(Skip(label, "unreadable", f"{type(exc).__name__}: {exc}"[:200]).to_json())
     return out
@@ -402,18 +415,19 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
     families = tune_families([p["segments"] for p in pieces])
     val_names = _split([p["name"] for p in pieces], families, val_fraction, seed)
 
-    seqs, split, piece_idx, shift = [], [], [], []
+    seqs, split, piece_idx, shift, seg_idx = [], [], [], [], []
     for k, p in enumerate(pieces):
-        for seg in p["segments"]:
+        for j, seg in enumerate(p["segments"]):
             ids = np.asarray(seg, dtype=np.int32)
             is_val = p["name"] in val_names
-            seqs.append(ids), split.append(int(is_val)), piece_idx.append(k), shift.append(0)
+            seqs.append(ids), split.append(int(is_val)), piece_idx.append(k), shift.append(0), seg_idx.append(j)
             if is_val:
                 continue
             for semis in range(-config.augment, config.augment + 1):
                 moved = codec.transpose_ids(ids, semis) if semis else None
                 if moved is not None:
                     seqs.append(moved), split.append(0), piece_idx.append(k), shift.append(semis)
+                    seg_idx.append(j)
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     arrays = {
         "tokens": np.concatenate(seqs).astype(np.int32) if seqs else np.zeros(0, np.int32),
@@ -421,6 +435,7 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
         "split": np.array(split, dtype=np.int8),
         "piece": np.array(piece_idx, dtype=np.int32),
         "shift": np.array(shift, dtype=np.int8),
+        "segment": np.array(seg_idx, dtype=np.int32),
     }
     split_arr, shift_arr = arrays["split"], arrays["shift"]
     original = shift_arr == 0
@@ -444,6 +459,8 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
                   "augmented_segments": int((~original).sum()),
                   "train_tokens": int(lengths[(split_arr == 0) & original].sum()) if len(lengths) else 0,
                   "val_tokens": int(lengths[split_arr == 1].sum()) if len(lengths) else 0},
+        "repeats": _repeat_report(pieces),
+        "metres": _metre_report(pieces, config.steps_per_quarter),
         "skipped": {"total": len(skipped), "counts": _reason_counts(skipped), "items": skipped},
         "vocabulary": {"size": codec.size, "used": int((usage > 0).sum()),
                        "usage": {tok: int(n) for tok, n in zip(codec.vocab.tokens, usage)},
@@ -451,8 +468,45 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
     }
     meta = {"format": BUILD_VERSION, "config": to_dict(config), "vocab": codec.vocab.to_json(),
             "pieces": [{"name": p["name"], "qpm": p["qpm"], "time_signature": p["time_signature"],
-                        "transposed_by": p["transposed_by"]} for p in pieces]}
+                        "transposed_by": p["transposed_by"], "metres": p["metres"]} for p in pieces]}
     return report, arrays, meta
+
+
+def _repeat_report(pieces: list[dict]) -> dict:
+    """Written repeats: pieces that had them, expanded to played order or kept in written order (malformed), and
+    the tokens before (written order) and after (played order) expansion over all kept pieces."""
+    status = Counter(p.get("repeats", "") for p in pieces)
+    kept = [p for p in pieces if p.get("repeats") == "not expanded"]
+    return {"pieces_with_repeats": status["expanded"] + status["not expanded"],
+            "expanded": status["expanded"], "not_expanded": status["not expanded"],
+            "pieces_without_repeats": status["none"], "pieces_in_played_order_already": status[""],
+            "tokens_written_order": int(sum(p.get("written_tokens", 0) for p in pieces)),
+            "tokens_played_order": int(sum(len(s) for p in pieces for s in p["segments"])),
+            "not_expanded_items": [{"source": p["name"], "detail": p.get("repeats_detail", "")} for p in kept]}
+
+
+def _metre_report(pieces: list[dict], spq: int) -> dict:
+    """The metres of the corpus: kept pieces by their first time signature, grid steps spent in each time
+    signature, and how many pieces change time signature inside (re-barring alone is not a change)."""
+    first: Counter = Counter()
+    steps: Counter = Counter()
+    changing = 0
+    for p in pieces:
+        sigs = set()
+        for seg, metre in zip(p["segments"], p["metres"]):
+            bounds = [max(0, int(c[0])) for c in metre[1:]] + [len(seg)]
+            prev = 0
+            for c, end in zip(metre, bounds):
+                label = metre_label(c[1], c[2])
+                steps[label] += max(0, min(end, len(seg)) - prev)
+                prev = max(prev, min(end, len(seg)))
+                sigs.add(label)
+        if p["metres"] and p["metres"][0]:
+            first[metre_label(*p["metres"][0][0][1:])] += 1
+        changing += len(sigs) > 1
+    order = lambda c: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))  # noqa: E731
+    return {"pieces_by_first_metre": order(first), "steps_by_metre": order(steps),
+            "pieces_with_metre_changes": changing}
 
 
 def _save_npz(path: Path, arrays: dict, meta: dict, report: dict) -> None:
@@ -504,8 +558,10 @@ class Corpus:
     """An encoded corpus, ready for training.
 
     train, val: lists of int32 id arrays (one per segment, shape (steps,)); train includes augmented copies.
-    train_meta, val_meta: one dict per array: name (the piece), qpm, time_signature [num, den],
-        steps_per_quarter, transposed_by (key transposition), shift (augmentation semitones, 0 = original).
+    train_meta, val_meta: one dict per array: name (the piece), qpm, time_signature (num, den) at its step 0,
+        metre [[step, num, den], ...] (every time signature along the array, each starting a bar; the first may
+        be at a step <= 0, the bar phase of step 0; see app/music/metre.py), steps_per_quarter, transposed_by
+        (key transposition), shift (augmentation semitones, 0 = original).
     vocab, codec: the melody vocabulary and its codec; config: the ExtractConfig used;
     meta: corpus-level metadata (format, build_key, config); report: the build report (as report.json).
     """
@@ -531,6 +587,28 @@ class Corpus:
             raise DataError(f"which must be 'train' or 'val', got {which!r}")
         return window_ids(self.train if which == "train" else self.val, tx, stride)
 
+    def bar_grids(self, which: str = "train") -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per array of the train or val set: (bar length in steps, position in the bar), int32 (steps,) each,
+        from its metre (app.music.metre.bar_grid)."""
+        pieces, metas = self._which(which)
+        return [bar_grid(len(p), self.steps_per_quarter, m["metre"]) for p, m in zip(pieces, metas)]
+
+    def window_ids_with_metre(self, tx: int, stride: int = 1, which: str = "train"
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """X, Y, bar_len, pos: int32 (n, tx) each. X and Y as `window_ids` (the same windows, same order);
+        bar_len[i, t] and pos[i, t] are the bar length (steps) and the position in the bar of X[i, t]."""
+        pieces, _ = self._which(which)
+        grids = self.bar_grids(which)
+        x, y = window_ids(pieces, tx, stride)
+        bar, _ = window_ids([g[0] for g in grids], tx, stride)
+        pos, _ = window_ids([g[1] for g in grids], tx, stride)
+        return x, y, bar, pos
+
+    def _which(self, which: str) -> tuple[list[np.ndarray], list[dict]]:
+        if which not in ("train", "val"):
+            raise DataError(f"which must be 'train' or 'val', got {which!r}")
+        return (self.train, self.train_meta) if which == "train" else (self.val, self.val_meta)
+
 
 def load_corpus(path: str | Path = DEFAULT_OUT) -> Corpus:
     """Load a corpus folder written by `build_corpus` (or the corpus.npz inside it)."""
@@ -544,7 +622,7 @@ def load_corpus(path: str | Path = DEFAULT_OUT) -> Corpus:
             meta = json.loads(str(z["meta_json"]))
             report = json.loads(str(z["report_json"]))
             tokens, offsets = z["tokens"], z["offsets"]
-            split, piece, shift = z["split"], z["piece"], z["shift"]
+            split, piece, shift, segment = z["split"], z["piece"], z["shift"], z["segment"]
     except Exception as exc:
         raise ModelFolderError(f"{f}: not a readable corpus ({type(exc).__name__}); rebuild it with "
                                f"`python -m app music corpus`") from None
@@ -560,9 +638,10 @@ def load_corpus(path: str | Path = DEFAULT_OUT) -> Corpus:
         pm = meta["pieces"][int(piece[k])]
         seqs, metas = sets[int(split[k])]
         seqs.append(np.asarray(tokens[offsets[k]:offsets[k + 1]], dtype=np.int32))
-        metas.append({"name": pm["name"], "qpm": pm["qpm"], "time_signature": tuple(pm["time_signature"]),
-                      "steps_per_quarter": config.steps_per_quarter, "transposed_by": pm["transposed_by"],
-                      "shift": int(shift[k])})
+        metre = [list(map(int, c)) for c in pm["metres"][int(segment[k])]]
+        metas.append({"name": pm["name"], "qpm": pm["qpm"], "time_signature": (metre[0][1], metre[0][2]),
+                      "metre": metre, "steps_per_quarter": config.steps_per_quarter,
+                      "transposed_by": pm["transposed_by"], "shift": int(shift[k])})
     return Corpus(path=p, vocab=vocab, codec=codec, config=config, train=sets[0][0], val=sets[1][0],
                   train_meta=sets[0][1], val_meta=sets[1][1], meta=meta, report=report)
 

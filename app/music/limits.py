@@ -43,6 +43,8 @@ class ReadLimits:
     max_tunes_per_file: int = _limit(250, "most ABC tunes read from one file (music21 parses ~60 tunes/s); later "
                                           "tunes are skipped",
                                      1, 10_000_000)
+    max_metre_changes: int = _limit(4_096, "most time-signature events kept from one MIDI file (later ones are "
+                                           "ignored)", 1, 1_000_000)
     max_tokens_per_file: int = _limit(4_000_000, "most corpus tokens (grid steps) kept from one source file; "
                                                  "later pieces of the file are skipped", 1, 1 << 40)
 

@@ -13,7 +13,8 @@ Extraction pipeline (`extract_melodies`), each step documented at its function:
     -> optional transposition to C major / A minor (`estimate_key`) -> clamp or drop out-of-range notes
     -> drop segments with fewer than `min_notes` notes.
 Raw input (`RawTrack`, `RawPiece`) is in quarter notes, so tempo changes do not move notes on the grid; the piece's
-first tempo (qpm) and time signature are kept as metadata only.
+first tempo (qpm) is kept as metadata, and its metre (every time signature, `RawPiece.metre`) goes with each
+segment, moved to the segment's start (`Melody.metre`, app/music/metre.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from app.core.config import check_choice, check_range
 from app.errors import OptionError
 from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes
+from app.music.metre import shift_metre
 
 HOLD = -2
 OFF = -1
@@ -91,12 +93,23 @@ class RawTrack:
 
 @dataclass(frozen=True)
 class RawPiece:
-    """One piece as read from a file (an ABC file holds several). `name` identifies it within the source."""
+    """One piece as read from a file (an ABC file holds several). `name` identifies it within the source.
+
+    time_signature: the first one. metre: every time signature along the piece as (onset in quarters, numerator,
+    denominator), each starting a bar (the first may be at a negative onset: a pickup; see app/music/metre.py);
+    empty = time_signature from 0. repeats: "" (not a score: MIDI is already in played order), "none", "expanded"
+    or "not expanded" (malformed repeats, written order kept; repeats_detail says why). written: for an expanded
+    piece, the same piece in written order (only to count what expansion added).
+    """
 
     name: str
     tracks: tuple[RawTrack, ...]
     qpm: float = 120.0
     time_signature: tuple[int, int] = (4, 4)
+    metre: tuple[tuple[float, int, int], ...] = ()
+    repeats: str = ""
+    repeats_detail: str = ""
+    written: "RawPiece | None" = None
 
 
 # --- the melody ----------------------------------------------------------------------------------------------------
@@ -106,6 +119,9 @@ class Melody:
 
     Metadata: steps_per_quarter (grid), qpm (quarter notes per minute), time_signature (numerator, denominator),
     program (General MIDI program 0..127 used when written to MIDI). Length in steps is `len(events)`.
+    metre: the time signatures along the melody as (step, numerator, denominator) changes, each starting a bar
+    (app/music/metre.py; the first may be at step <= 0 to give the bar phase at step 0); empty = time_signature
+    from step 0. Use `metre_changes()` to read it either way.
     """
 
     events: tuple[int, ...]
@@ -113,6 +129,13 @@ class Melody:
     qpm: float = 120.0
     time_signature: tuple[int, int] = (4, 4)
     program: int = 0
+    metre: tuple[tuple[int, int, int], ...] = ()
+
+    def metre_changes(self) -> list[tuple[int, int, int]]:
+        """The metre as a list of (step, numerator, denominator) changes, at least one."""
+        if self.metre:
+            return [(int(a), int(b), int(c)) for a, b, c in self.metre]
+        return [(0, int(self.time_signature[0]), int(self.time_signature[1]))]
 
     @property
     def steps(self) -> int:
@@ -160,7 +183,8 @@ class Melody:
 
     def meta(self) -> dict:
         return {"steps_per_quarter": self.steps_per_quarter, "qpm": self.qpm,
-                "time_signature": tuple(self.time_signature), "program": self.program}
+                "time_signature": tuple(self.time_signature), "program": self.program,
+                "metre": tuple(self.metre)}
 
 
 # --- extraction steps ----------------------------------------------------------------------------------------------
@@ -381,12 +405,18 @@ def extract_melodies(piece: RawPiece, config: ExtractConfig, limits: ReadLimits 
         return res
     meta = {"steps_per_quarter": config.steps_per_quarter, "qpm": float(piece.qpm),
             "time_signature": tuple(piece.time_signature), "program": 0}
+    spq = config.steps_per_quarter
+    changes = [(int(round(q * spq)), int(n), int(d)) for q, n, d in piece.metre] or \
+        [(0, *map(int, piece.time_signature))]
     if config.transpose == "C":
         res.transposed_by = transposition_to_c(line)
         line = [(p + res.transposed_by, s, e) for p, s, e in line]
     gap = int(round(config.split_silence * config.steps_per_quarter))
     n_total = 0
+    cursor = 0  # index in `line` of the segment's first note (segments come back shifted to 0)
     for seg in split_at_silences(line, gap):
+        origin = line[cursor][1] if cursor < len(line) else 0
+        cursor += len(seg)
         seg, n_bad = fit_range(seg, config.min_pitch, config.max_pitch, config.out_of_range)
         res.out_of_range += n_bad
         n_total += len(seg)
@@ -394,7 +424,8 @@ def extract_melodies(piece: RawPiece, config: ExtractConfig, limits: ReadLimits 
             res.short_segments += 1
             continue
         t0 = seg[0][1]  # "drop" may have removed the first note
-        res.melodies.append(Melody.from_notes([(p, s - t0, e - t0) for p, s, e in seg], **meta))
+        seg_meta = {**meta, "metre": tuple(shift_metre(changes, origin + t0, spq))}
+        res.melodies.append(Melody.from_notes([(p, s - t0, e - t0) for p, s, e in seg], **seg_meta))
     if not res.melodies:
         if n_total == 0:
             res.skip = "no notes in range"

@@ -1,7 +1,9 @@
 """MIDI files: read them into `RawPiece` (quarter-note times), write a `Melody` as a one-track .mid.
 
-Reading (app.music.smf, bounded by app.music.limits) works in ticks, not seconds: onset in quarters = tick / resolution, so tempo changes never move a note
-on the grid. The first tempo (qpm) and the first time signature are kept as metadata (120 qpm and 4/4 if absent).
+Reading (app.music.smf, bounded by app.music.limits) works in ticks, not seconds: onset in quarters = tick /
+resolution, so tempo changes never move a note on the grid. The first tempo (qpm) is kept as metadata (120 qpm if
+absent); every time signature is kept as the piece's metre (`RawPiece.metre`, 4/4 if absent), and a written melody
+carries all of its time signatures.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from app.core.outputs import atomic_write
 from app.errors import DataError
 from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes
 from app.music.melody import ExtractConfig, Melody, RawPiece, RawTrack, melody_line
+from app.music.metre import steps_per_bar
 
 
 def _resolution(steps_per_quarter: int) -> int:
@@ -25,14 +28,42 @@ def melody_to_midi(melody: Melody, *, velocity: int = 90):
     import pretty_midi
 
     pm = pretty_midi.PrettyMIDI(resolution=_resolution(melody.steps_per_quarter), initial_tempo=float(melody.qpm))
-    num, den = melody.time_signature
-    pm.time_signature_changes.append(pretty_midi.TimeSignature(int(num), int(den), 0.0))
-    inst = pretty_midi.Instrument(program=int(melody.program), name="melody")
     step_s = 60.0 / (float(melody.qpm) * melody.steps_per_quarter)
+    for step, num, den in midi_time_signatures(melody.metre_changes(), melody.steps_per_quarter):
+        pm.time_signature_changes.append(pretty_midi.TimeSignature(int(num), int(den), step * step_s))
+    inst = pretty_midi.Instrument(program=int(melody.program), name="melody")
     for p, s, e in melody.notes():
         inst.notes.append(pretty_midi.Note(velocity=int(velocity), pitch=int(p), start=s * step_s, end=e * step_s))
     pm.instruments.append(inst)
     return pm
+
+
+def midi_time_signatures(changes, spq: int) -> list[tuple[int, int, int]]:
+    """Metre changes -> (step >= 0, numerator, denominator) time-signature events for a MIDI file.
+
+    A first change before step 0 (step 0 inside a bar: a pickup) becomes a short first bar, e.g. 1/4 for a
+    one-beat pickup in 4/4, then the metre itself, so the file's bar lines fall where the melody's do. A pickup
+    that no power-of-two denominator can express (a fraction of a grid step) is written as the metre at 0."""
+    ordered = sorted((int(s), int(n), int(d)) for s, n, d in changes)
+    live = [c for c in ordered if c[0] <= 0][-1:] or [(0, *ordered[0][1:])]
+    out: list[tuple[int, int, int]] = []
+    for s, num, den in live + [c for c in ordered if c[0] > 0]:
+        if s >= 0:
+            out.append((s, num, den))
+            continue
+        bar = steps_per_bar(spq, (num, den))
+        pickup = bar - (-s) % bar  # steps until the first full bar starts
+        if pickup == bar:
+            out.append((0, num, den))
+            continue
+        for d in sorted({den, 4, 8, 16, 32, 64}):
+            if (pickup * d) % (4 * spq) == 0:
+                out += [(0, pickup * d // (4 * spq), d), (pickup, num, den)]
+                break
+        else:
+            out.append((0, num, den))
+    out.sort()
+    return [c for k, c in enumerate(out) if k + 1 == len(out) or out[k + 1][0] != c[0]]  # later one wins
 
 
 def write_midi(melody: Melody, path: str | Path, *, velocity: int = 90) -> Path:
@@ -70,9 +101,19 @@ def piece_from_midi(pm, name: str) -> RawPiece:
     _, tempi = pm.get_tempo_changes()
     # MIDI stores whole microseconds per quarter: round off the noise (132 qpm reads back as 132.000132)
     qpm = round(float(tempi[0]), 3) if len(tempi) else 120.0
-    ts = pm.time_signature_changes
-    sig = (int(ts[0].numerator), int(ts[0].denominator)) if ts else (4, 4)
-    return RawPiece(name=name, tracks=tuple(tracks), qpm=qpm, time_signature=sig)
+    metre: list[tuple[float, int, int]] = []
+    for ts in sorted(pm.time_signature_changes, key=lambda x: x.time):
+        q = pm.time_to_tick(ts.time) / res
+        sig = (int(ts.numerator), int(ts.denominator))
+        if sig[0] < 1 or sig[1] < 1:
+            continue
+        if metre and abs(metre[-1][0] - q) < 1e-9:
+            metre.pop()  # two at the same time: the later event wins
+        if not metre or metre[-1][1:] != sig:
+            metre.append((q, *sig))
+    if not metre or metre[0][0] > 0:
+        metre.insert(0, (0.0, *(metre[0][1:] if metre else (4, 4))))
+    return RawPiece(name=name, tracks=tuple(tracks), qpm=qpm, time_signature=metre[0][1:], metre=tuple(metre))
 
 
 def read_midi(path: str | Path, data: bytes | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> RawPiece:
@@ -111,5 +152,6 @@ def read_melody(path: str | Path, steps_per_quarter: int = 4, track: int | str |
     if res.skip:
         raise DataError(f"{path}: {res.skip} ({res.detail})")
     program = piece.tracks[res.track].program if res.track is not None else 0
+    metre = tuple((int(round(q * steps_per_quarter)), n, d) for q, n, d in piece.metre)
     return Melody.from_notes(line, steps_per_quarter=steps_per_quarter, qpm=piece.qpm,
-                             time_signature=piece.time_signature, program=program)
+                             time_signature=piece.time_signature, program=program, metre=metre)

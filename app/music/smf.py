@@ -11,8 +11,8 @@ Semantics follow pretty_midi (so results match what the project read before):
     notes are forgotten);
   * notes are grouped into tracks by (track chunk, channel, program at the note's end); channel 10 (index 9) is
     drums; a track's name is the chunk's first track-name meta event;
-  * the first tempo (qpm) and time signature come from the first track chunk (120 qpm and 4/4 if absent, or if the
-    first tempo is not at tick 0);
+  * the first tempo (qpm) comes from the first track chunk (120 qpm if absent, or if the first tempo is not at
+    tick 0); every time signature of any track is kept as the piece's metre (4/4 from 0 if absent);
   * times are ticks / ticks-per-quarter, so onsets are in quarter notes (tempo changes never move a note).
 Damaged files raise SmfError with a reason: "truncated" (with the byte offset where the data ends), "not MIDI",
 "unreadable" (bad structure, with the byte offset), or LimitExceeded ("too long", "too many notes").
@@ -84,14 +84,32 @@ def read_smf(data: bytes, name: str, limits: ReadLimits = DEFAULT_LIMITS) -> Raw
     notes_seen = [0]
     tracks: list[RawTrack] = []
     tempo = None
-    sig = None
+    sigs: list[tuple[int, int, int]] = []
     for k, (start, end) in enumerate(chunks):
         found = _read_track(data, start, end, k, division, limits, notes_seen)
         tracks.extend(found["tracks"])
+        sigs += found["sigs"]
         if k == 0:
-            tempo, sig = found["tempo"], found["sig"]
+            tempo = found["tempo"]
     qpm = round(60_000_000 / tempo, 3) if tempo else 120.0
-    return RawPiece(name=name, tracks=tuple(tracks), qpm=qpm, time_signature=sig or (4, 4))
+    metre = metre_from_ticks(sigs, division)
+    return RawPiece(name=name, tracks=tuple(tracks), qpm=qpm, time_signature=metre[0][1:], metre=metre)
+
+
+def metre_from_ticks(sigs: list[tuple[int, int, int]], division: int) -> tuple[tuple[float, int, int], ...]:
+    """Time-signature events (tick, num, den), from any track -> the piece's metre as (onset in quarters, num,
+    den): sorted, the later of two events at one time wins, repeats of the same signature dropped, 4/4 (or the
+    first signature) from 0 when the first event comes later."""
+    metre: list[tuple[float, int, int]] = []
+    for tick, num, den in sorted(sigs, key=lambda s: s[0]):  # stable: the later event at one tick stays later
+        q = tick / division
+        if metre and metre[-1][0] == q:
+            metre.pop()
+        if not metre or metre[-1][1:] != (num, den):
+            metre.append((q, num, den))
+    if not metre or metre[0][0] > 0:
+        metre.insert(0, (0.0, *(metre[0][1:] if metre else (4, 4))))
+    return tuple(metre)
 
 
 def _read_track(data: bytes, pos: int, end: int, k: int, division: int, limits: ReadLimits,
@@ -107,6 +125,7 @@ def _read_track(data: bytes, pos: int, end: int, k: int, division: int, limits: 
     groups: dict[tuple[int, int], list] = {}  # (channel, program) -> [(pitch, on_tick, off_tick)]
     name = None
     tempo = sig = None
+    sigs: list[tuple[int, int, int]] = []  # every time signature: (tick, numerator, denominator)
     while pos < end:
         # delta time: variable-length quantity, at most 4 bytes
         delta = 0
@@ -147,9 +166,11 @@ def _read_track(data: bytes, pos: int, end: int, k: int, division: int, limits: 
                     name = body.decode("latin-1")
                 elif mtype == 0x51 and mlen == 3 and tick == 0 and int.from_bytes(body, "big") > 0:
                     tempo = int.from_bytes(body, "big")  # pretty_midi: the last tempo at tick 0 is the first
-                elif mtype == 0x58 and mlen >= 2 and sig is None:
-                    if body[0] > 0 and body[1] < 16:
+                elif mtype == 0x58 and mlen >= 2 and body[0] > 0 and body[1] < 16:
+                    if sig is None:
                         sig = (int(body[0]), 1 << body[1])
+                    if len(sigs) < limits.max_metre_changes:
+                        sigs.append((tick, int(body[0]), 1 << body[1]))
                 continue
             elif b in (0xF0, 0xF7):  # sysex: length, data
                 slen, pos = _varlen(data, pos, end, k)
@@ -208,7 +229,7 @@ def _read_track(data: bytes, pos: int, end: int, k: int, division: int, limits: 
     tracks = []
     for (ch, prog), notes in groups.items():
         tracks.append(RawTrack(name=name or "", notes=tuple(notes), program=prog, is_drum=ch == 9))
-    return {"tracks": tracks, "tempo": tempo, "sig": sig}
+    return {"tracks": tracks, "tempo": tempo, "sig": sig, "sigs": sigs}
 
 
 def _varlen(data: bytes, pos: int, end: int, k: int) -> tuple[int, int]:
