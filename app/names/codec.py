@@ -62,6 +62,10 @@ def _parse_names(f, p: Path, lowercase: bool, max_bytes: int) -> list[str]:
     seen: set[str] = set()
     total = 0
     any_text = False
+    head = f.peek(8192)[:8192] if hasattr(f, "peek") else b""
+    if b"\x00" in head:  # a binary file (an image, a zip) says so, before any line fails to decode
+        lineno = head[:head.index(b"\x00")].count(b"\n") + 1
+        raise DataError(f"names file {str(p)!r} looks binary (NUL byte on line {lineno}); expected UTF-8 text")
     for lineno, line in enumerate(f, start=1):
         total += len(line)
         if total > max_bytes:  # the file grew while we read it
