@@ -112,6 +112,7 @@ def test_report_contents_and_plots(model, corpus, tmp_path):
         assert set(r["form"]) == {"repetition", *FORM_FEATURES}
         assert r["classifier"]["n_per_class"] == min(6, len(b.events)) and 0 <= r["classifier"]["accuracy"] <= 1
         assert r["classifier"]["feature_names"][-len(FORM_FEATURES):] == list(FORM_FEATURES)
+        assert list(r["classifier"]["weights"]) == r["classifier"]["feature_names"]
     row = report["by_temperature"][1]
     assert g["classifier_accuracy"] == row["classifier"]["accuracy"] and g["classifier_floor"] == floor["accuracy"]
     assert g["repetition_generated"] == row["means"]["repetition"]

@@ -45,7 +45,7 @@ from typing import Sequence
 import numpy as np
 
 from app.core.folder import update_card as update_card_file
-from app.core.logreg import separability
+from app.core.logreg import fit_logreg, separability
 from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
 from app.errors import DataError, OptionError
 from app.music.copying import TrainingIndex
@@ -206,12 +206,16 @@ def feature_matrix(feats: dict, names: Sequence[str] = CLASSIFIER_FEATURES) -> n
 
 def classify(real: dict, other: dict, seed: int = 0) -> dict:
     """Cross-validated accuracy of logistic regression telling `real` from `other` pieces (feature dicts of
-    set_features), app.core.logreg.separability; {"accuracy": None, "note": why} when a set has < 2 pieces."""
+    set_features), app.core.logreg.separability; {"accuracy": None, "note": why} when a set has < 2 pieces.
+    "weights": the model fitted on all pieces, per standardised feature (> 0: typical of `other`), to see which
+    features give generated melodies away."""
     a, b = feature_matrix(real), feature_matrix(other)
     if min(len(a), len(b)) < 2:
         return {"accuracy": None, "note": f"too few pieces to cross-validate ({len(a)} and {len(b)})"}
     res = separability(a, b, k=CLASSIFIER_FOLDS, l2=CLASSIFIER_L2, repeats=CLASSIFIER_REPEATS, seed=seed)
-    return {**res.summary(), "feature_names": list(CLASSIFIER_FEATURES)}
+    full = fit_logreg(np.vstack([a, b]), np.r_[np.zeros(len(a)), np.ones(len(b))], CLASSIFIER_L2)
+    return {**res.summary(), "feature_names": list(CLASSIFIER_FEATURES),
+            "weights": {n: _f(w) for n, w in zip(CLASSIFIER_FEATURES, full.w)}}
 
 
 def build_report(model: MusicModel, corpus, n: int = DEFAULT_N, temperatures: Sequence[float] = TEMPERATURES,
@@ -686,6 +690,13 @@ def form_markdown(report: dict) -> list[str]:
                  " | ".join(_pct(r["copy"]["ngram_copy_rate"]) for r in rows) + " |")
     lines.append("| 4-bar phrases found in training | " + _pct(rr["copy"]["phrase_copy_rate"]) + " | " +
                  " | ".join(_pct(r["copy"]["phrase_copy_rate"]) for r in rows) + " |")
+    for r in rows:
+        w = {k: v for k, v in (r["classifier"].get("weights") or {}).items() if v is not None}
+        top = sorted(w, key=lambda k: -abs(w[k]))[:3]
+        if top:
+            lines.append(f"\nWhat gives the melodies at T = {r['temperature']} away (classifier weights on "
+                         "standardised features, > 0 = more typical of generated): " +
+                         ", ".join(f"{k} {w[k]:+.2f}" for k in top) + ".")
     return lines
 
 
