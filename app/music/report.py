@@ -477,6 +477,8 @@ def write_self_similarity(report: dict, samples: dict, folder: Path, count: int 
     """selfsim.png: bars x bars matrices (equal bars with a note-on lit, app.music.features.bar_self_similarity)
     of held-out real melodies (left) and generated melodies at T = 1.0 or the first temperature (right)."""
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     spq = report["steps_per_quarter"]
     temps = [r["temperature"] for r in report["by_temperature"]]
     t = 1.0 if 1.0 in temps else temps[0]
@@ -499,6 +501,8 @@ def write_self_similarity(report: dict, samples: dict, folder: Path, count: int 
             m = len(sim)
             ax.imshow(sim, cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
                       extent=(0.5, m + 0.5, m + 0.5, 0.5))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("bar")
             ax.set_ylabel("bar")
             off = sim & ~np.eye(m, dtype=bool)
