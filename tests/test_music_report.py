@@ -14,10 +14,10 @@ import pytest
 from app.cli import main
 from app.core.folder import ModelFolder
 from app.core.modelconfig import ModelConfig
-from app.music.features import FEATURES, set_features
+from app.music.features import FEATURES, FORM_FEATURES, set_features
 from app.music.generate import MelodyGenerator
-from app.music.report import (build_report, generate_melodies, heldout_halves, target_lengths, to_markdown,
-                              write_plots)
+from app.music.report import (build_report, generate_melodies, heldout_halves, piece_bars, target_lengths,
+                              to_markdown, write_plots)
 from tests.music_fixtures import TUNE, melody_midi, write
 
 UNITS = 12
@@ -110,14 +110,57 @@ def test_report_contents_and_plots(model, corpus, tmp_path):
     assert rr["means"]["in_scale_rate"] == pytest.approx(np.nanmean(real["in_scale_rate"]))
     g = report["goals"]
     assert g["temperature"] == 1.0 and len(g["features_within_ratio"]) + len(g["features_over_ratio"]) <= len(FEATURES)
+    # form, classifier and copying against held-out real tunes
+    assert set(rr["form"]) == {"repetition", *FORM_FEATURES}
+    assert rr["form"]["repetition"] == pytest.approx(np.nanmean(real["repetition"]))
+    assert rr["form"]["bar_repeat_1"] == pytest.approx(np.nanmean(real["bar_repeat_1"]))
+    floor = rr["classifier"]
+    assert 0 <= floor["accuracy"] <= 1 and floor["n_per_class"] == min(len(a.events), len(b.events))
+    for r in report["by_temperature"]:
+        assert set(r["form"]) == {"repetition", *FORM_FEATURES}
+        assert r["classifier"]["n_per_class"] == min(6, len(b.events)) and 0 <= r["classifier"]["accuracy"] <= 1
+        assert r["classifier"]["feature_names"][-len(FORM_FEATURES):] == list(FORM_FEATURES)
+        assert list(r["classifier"]["weights"]) == r["classifier"]["feature_names"]
+    row = report["by_temperature"][1]
+    assert g["classifier_accuracy"] == row["classifier"]["accuracy"] and g["classifier_floor"] == floor["accuracy"]
+    assert g["repetition_generated"] == row["means"]["repetition"]
+    assert g["repetition_real"] == rr["means"]["repetition"]
+    assert g["ngram_copy_rate_real"] == rr["copy"]["ngram_copy_rate"]
+    assert g["phrase_copy_rate"] == row["copy"]["phrase_copy_rate"]
+    assert g["ngram_copy_vs_real_met"] == (row["copy"]["ngram_copy_rate"] <= rr["copy"]["ngram_copy_rate"])
     json.dumps(report, allow_nan=False)  # strict JSON: no NaN anywhere
     md = to_markdown(report)
     assert md.startswith("# Music report") and "| in_scale_rate |" in md and "## Goals at T = 1.0" in md
+    assert "| classifier accuracy |" in md and "| bars equal to the bar 4 back |" in md
+    assert "![bar self-similarity](selfsim.png)" in md and "classifier accuracy <= 65 %" in md
     paths = write_plots(report, samples, tmp_path)
     assert {p.name for p in paths} == {"features.png", "histograms.png", "distances.png", "tradeoff.png",
-                                       "pianorolls.png"}
+                                       "pianorolls.png", "selfsim.png", "form.png"}
     assert all(p.stat().st_size > 1000 for p in paths)
     assert len(list((tmp_path / "rolls").glob("*.png"))) == 2 * min(3, len(samples["real_a"].events))
+
+
+def test_real_pieces_are_measured_by_their_own_metre(model, corpus):
+    import dataclasses
+
+    assert piece_bars({"time_signature": (6, 8)}, 4) == 12
+    assert piece_bars({"time_signature": (4, 4), "metre": [(0, 3, 4)]}, 4) == 12
+    assert piece_bars({"metre": [[0, 3, 4], [24, 4, 4]]}, 4) == [(0, 3, 4), (24, 4, 4)]
+    assert piece_bars({}, 4) == 16
+    c34 = dataclasses.replace(corpus, val_meta=[{**m, "time_signature": (3, 4)} for m in corpus.val_meta])
+    a, b = heldout_halves(c34, 0)
+    assert set(a.bar_steps + b.bar_steps) == {12}
+    r34 = build_report(model, c34, n=2, temperatures=(1.0,), seed=0)[0]
+    r44 = build_report(model, corpus, n=2, temperatures=(1.0,), seed=0)[0]
+    real34 = set_features(a.events + b.events, 4, 12)
+    assert r34["real_vs_real"]["form"]["bar_repeat_1"] == pytest.approx(np.nanmean(real34["bar_repeat_1"]))
+    assert r34["real_vs_real"]["copy"]["phrases"] != r44["real_vs_real"]["copy"]["phrases"]  # 12- vs 16-step bars
+    changes = dataclasses.replace(corpus, val_meta=[{**m, "metre": [(0, 4, 4), (32, 3, 4)]} for m in corpus.val_meta])
+    a, b = heldout_halves(changes, 0)
+    assert a.bar_steps[0] == [(0, 4, 4), (32, 3, 4)]
+    rc = build_report(model, changes, n=2, temperatures=(1.0,), seed=0)[0]
+    real = set_features(a.events + b.events, 4, a.bar_steps + b.bar_steps)
+    assert rc["real_vs_real"]["form"]["bar_repeat_2"] == pytest.approx(np.nanmean(real["bar_repeat_2"]), nan_ok=True)
 
 
 def test_bad_options(model, corpus):
@@ -163,8 +206,12 @@ def test_cli_writes_report_and_updates_the_card(corpus, corpus_dir, tmp_path, ca
     assert card["report"]["samples_per_temperature"] == 4
     assert [r["temperature"] for r in card["report"]["by_temperature"]] == [1.0, 1.2]
     assert "copy_per_melody" not in card["report"]["by_temperature"][0]
+    assert card["report"]["goals"]["classifier_floor"] == report["real_vs_real"]["classifier"]["accuracy"]
+    assert card["report"]["by_temperature"][0]["classifier"]["accuracy"] is not None
+    assert set(card["report"]["real_vs_real"]["form"]) == {"repetition", *FORM_FEATURES}
+    assert (rep / "selfsim.png").stat().st_size > 1000 and "selfsim.png" in (rep / "report.md").read_text()
     printed = capsys.readouterr().out
-    assert "T=1.0:" in printed and "report written to" in printed
+    assert "T=1.0:" in printed and "report written to" in printed and "classifier accuracy" in printed
 
     for args, message in ((["-n", "0"], "-n must be"), (["--temperatures", "a,b"], "--temperatures"),
                           (["--corpus", str(tmp_path / "nope")], "no corpus")):

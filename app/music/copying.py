@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from app.music.features import PHRASE_BARS
+from app.music.features import PHRASE_BARS, bar_lines
 
 HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier; arithmetic wraps mod 2^64
 MAX_EXACT_N = 9  # 9 pitches x 7 bits fit in 63 bits
@@ -133,16 +133,22 @@ class TrainingIndex:
         keys = ngram_keys(pitches, n)
         return int(_has(self.ngram_set(n), keys).sum()), len(keys)
 
-    def phrase_matches(self, events: np.ndarray, bar_steps: int, bars: int = PHRASE_BARS) -> tuple[int, int]:
-        """(bar-aligned `bars`-bar phrases of this melody found in training, phrases with a note-on in it)."""
+    def phrase_matches(self, events: np.ndarray, bar_steps, bars: int = PHRASE_BARS) -> tuple[int, int]:
+        """(bar-aligned `bars`-bar phrases of this melody found in training, phrases with a note-on in it).
+        `bar_steps`: the bar length in steps, or the melody's bar lines (app.music.features.bar_lines) when its
+        bars differ in length (metre changes); a phrase then spans `bars` consecutive bars, whatever their length."""
         events = np.asarray(events, dtype=np.int64)
-        width = bars * bar_steps
-        starts = np.arange(0, len(events) - width + 1, bar_steps)
-        if not len(starts):
-            return 0, 0
-        has_note = np.array([(events[s:s + width] >= 0).any() for s in starts])
-        hashes = window_hashes(events, width)[starts][has_note]
-        return int(_has(self.phrase_set(width), hashes).sum()), int(has_note.sum())
+        lines = (bar_lines(len(events), 1, bar_steps) if isinstance(bar_steps, (int, np.integer))
+                 else np.asarray(bar_steps, dtype=np.int64))
+        starts, ends = lines[:-bars], lines[bars:]
+        found = total = 0
+        for width in np.unique(ends - starts):
+            s = starts[ends - starts == width]
+            has_note = np.array([(events[a:a + width] >= 0).any() for a in s])
+            hashes = window_hashes(events, int(width))[s][has_note]
+            found += int(_has(self.phrase_set(int(width)), hashes).sum())
+            total += int(has_note.sum())
+        return found, total
 
     def longest_runs(self, pitch_seqs: Sequence[np.ndarray]) -> tuple[np.ndarray, str | None]:
         """Longest run of consecutive notes of each sequence found consecutively in one training piece (0 when not
@@ -185,9 +191,9 @@ class TrainingIndex:
                     break
         return best, source
 
-    def check(self, melodies: Sequence[np.ndarray], bar_steps: int | Sequence[int], n: int = 8) -> CopyResult:
+    def check(self, melodies: Sequence[np.ndarray], bar_steps, n: int = 8) -> CopyResult:
         """Copy figures of each melody (event arrays), phrases cut with bars of `bar_steps` steps (one number for
-        all melodies, or one per melody)."""
+        all melodies, or one per melody: a bar length or the melody's bar lines)."""
         bars = [bar_steps] * len(melodies) if isinstance(bar_steps, (int, np.integer)) else list(bar_steps)
         pitch_seqs = [pitches_of(m) for m in melodies]
         ng = np.array([self.ngram_matches(p, n) for p in pitch_seqs], dtype=np.int64).reshape(-1, 2)

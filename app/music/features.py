@@ -16,6 +16,13 @@ Scalar features (one number per piece; NaN when undefined, e.g. no interval in a
                     key (`estimate_key`: Krumhansl-Schmuckler, major or natural minor) (0..1)
     repetition      share of the 4-bar windows starting on a bar line (stride one bar) that repeat, event for event,
                     an earlier window of the same piece; NaN for a piece shorter than 5 bars (0..1)
+Form features (one number per piece, not part of FEATURES; `bar_lookback`):
+    bar_repeat_L    for L = 1, 2, 4, 8: share of the bars holding a note-on that equal, event for event, the bar L
+                    bars earlier; NaN when no such bar has a bar L bars earlier (0..1)
+Bars: a piece's bar lines come from its metre (`bar_lines`): one bar length in steps, or the piece's metre changes
+[(step, numerator, denominator), ...] (app.music.metre), so a 6/8 or 3/4 tune is cut into its own 12-step bars and a
+tune that changes metre into bars of both lengths. A trailing bar shorter than its metre's bar is left out.
+`bar_self_similarity` gives the bars x bars matrix of equal bars (the report's self-similarity picture).
 Histogram features (one normalised vector per piece; all zeros when the piece has nothing to count):
     pitch_class_hist    notes per pitch class C..B (12 bins, count-weighted)
     interval_hist       signed intervals between consecutive notes, -12..+12 semitones (25 bins; larger leaps are
@@ -36,6 +43,7 @@ import numpy as np
 
 from app.core.metrics import js_divergence
 
+from app.music import metre
 from app.music.melody import Melody, estimate_key
 
 SCALAR_FEATURES = ("pitch_count", "pitch_range", "avg_interval", "avg_ioi", "note_density", "in_scale_rate",
@@ -50,6 +58,9 @@ MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)
 MAX_INTERVAL = 12
 PHRASE_BARS = 4
+FORM_LAGS = (1, 2, 4, 8)
+FORM_FEATURES = tuple(f"bar_repeat_{lag}" for lag in FORM_LAGS)
+UNITS.update({f: "share of bars" for f in FORM_FEATURES})
 
 
 # --- pieces --------------------------------------------------------------------------------------------------------
@@ -64,9 +75,65 @@ def notes_of(events: Sequence[int] | np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def steps_per_bar(steps_per_quarter: int, time_signature: Sequence[int]) -> int:
-    """Grid steps in one bar of `time_signature` (numerator, denominator), at least 1."""
-    num, den = int(time_signature[0]), int(time_signature[1])
-    return max(1, round(steps_per_quarter * 4 * num / den))
+    """Grid steps in one bar of `time_signature` (numerator, denominator), at least 1 (app.music.metre)."""
+    return metre.steps_per_bar(steps_per_quarter, time_signature)
+
+
+def bar_lines(length: int, steps_per_quarter: int, bars) -> np.ndarray:
+    """Bar lines of the complete bars of a piece of `length` steps: int64 (m + 1,), 0 = b_0 < b_1 < ... < b_m,
+    bar k spans steps [b_k, b_{k+1}). `bars` is one bar length in steps, or the piece's metre changes
+    [(step, numerator, denominator), ...] (a change starts a new bar, see app.music.metre.bar_grid). A trailing bar
+    shorter than its metre's bar is left out (m = 0 when not even one bar is complete)."""
+    length = int(length)
+    if isinstance(bars, (int, np.integer)):
+        if bars < 1:
+            raise ValueError(f"bar length must be >= 1 step, got {bars}")
+        return np.arange(0, length // int(bars) * int(bars) + 1, int(bars), dtype=np.int64)
+    bar, pos = metre.bar_grid(length, steps_per_quarter, [tuple(c) for c in bars])
+    starts = np.flatnonzero(pos == 0).astype(np.int64)
+    if not len(starts):
+        return np.zeros(1, np.int64)
+    last = int(starts[-1])
+    if last + int(bar[last]) <= length:
+        starts = np.r_[starts, last + int(bar[last])]
+    return starts
+
+
+def _lines(events: np.ndarray, bars) -> np.ndarray:
+    """Bar lines of `events`: `bars` is a bar length in steps or bar lines already computed (`bar_lines`)."""
+    if isinstance(bars, (int, np.integer)):
+        return bar_lines(len(events), 1, bars)
+    return np.asarray(bars, dtype=np.int64)
+
+
+def bar_keys(events: Sequence[int] | np.ndarray, bars) -> tuple[list[bytes], np.ndarray]:
+    """Each complete bar of `events` as bytes (equal bytes = equal bars, event for event), and a bool per bar:
+    does it hold a note-on? `bars`: bar length in steps or bar lines (`bar_lines`)."""
+    events = np.asarray(events, dtype=np.int64).reshape(-1)
+    lines = _lines(events, bars)
+    chunks = [events[a:b] for a, b in zip(lines[:-1], lines[1:])]
+    return [c.tobytes() for c in chunks], np.array([(c >= 0).any() for c in chunks], dtype=bool)
+
+
+def bar_self_similarity(events: Sequence[int] | np.ndarray, bars) -> np.ndarray:
+    """Bars x bars bool matrix (m, m): [i, j] is True when bars i and j are equal event for event and hold a
+    note-on (silent or held-over bars stay dark). Symmetric; the diagonal is lit for every bar with a note-on."""
+    keys, has_note = bar_keys(events, bars)
+    first: dict[bytes, int] = {}
+    codes = np.array([first.setdefault(k, len(first)) for k in keys], dtype=np.int64)
+    return (codes[:, None] == codes[None, :]) & has_note[:, None] & has_note[None, :]
+
+
+def bar_lookback(events: Sequence[int] | np.ndarray, bars, lags: Sequence[int] = FORM_LAGS) -> np.ndarray:
+    """For each lag L: share of the bars with a note-on (and a bar L bars earlier) equal to the bar L bars
+    earlier, (len(lags),) float; NaN for a lag with no such bar. `bars`: bar length in steps or bar lines."""
+    keys, has_note = bar_keys(events, bars)
+    out = np.full(len(lags), np.nan)
+    for i, lag in enumerate(lags):
+        judged = [k for k in range(lag, len(keys)) if has_note[k]]
+        if judged:
+            out[i] = float(np.mean([keys[k] == keys[k - lag] for k in judged]))
+    return out
 
 
 # --- features ------------------------------------------------------------------------------------------------------
@@ -79,15 +146,15 @@ def in_scale_rate(notes: Sequence[tuple[int, int, int]]) -> float:
     return float(np.mean([p % 12 in scale for p, _, _ in notes]))
 
 
-def repetition(events: np.ndarray, steps_per_bar: int, bars: int = PHRASE_BARS) -> float:
+def repetition(events: np.ndarray, steps_per_bar, bars: int = PHRASE_BARS) -> float:
     """Share of `bars`-bar windows on bar lines (stride one bar) equal to an earlier window of the piece; NaN when
-    the piece has fewer than two such windows."""
+    the piece has fewer than two such windows. `steps_per_bar`: bar length in steps, or bar lines (`bar_lines`)
+    for a piece whose bars differ in length."""
     events = np.asarray(events)
-    width = bars * steps_per_bar
-    starts = range(0, len(events) - width + 1, steps_per_bar)
+    lines = _lines(events, steps_per_bar)
     seen, repeats, total = set(), 0, 0
-    for s in starts:
-        key = events[s:s + width].tobytes()
+    for k in range(len(lines) - bars):
+        key = events[lines[k]:lines[k + bars]].tobytes()
         repeats += key in seen
         seen.add(key)
         total += 1
@@ -101,9 +168,11 @@ def histogram(values: np.ndarray, bins: int) -> np.ndarray:
     return counts / total if total else counts
 
 
-def piece_features(events: Sequence[int] | np.ndarray, steps_per_quarter: int = 4, steps_per_bar: int = 16) -> dict:
-    """All features of one piece (see the module docstring): scalars as floats, histograms as float arrays."""
+def piece_features(events: Sequence[int] | np.ndarray, steps_per_quarter: int = 4, steps_per_bar=16) -> dict:
+    """All features of one piece (see the module docstring): scalars as floats, histograms as float arrays.
+    `steps_per_bar`: the bar length in steps, or the piece's metre changes [(step, num, den), ...]."""
     events = np.asarray(events, dtype=np.int64).reshape(-1)
+    lines = bar_lines(len(events), steps_per_quarter, steps_per_bar)
     notes = notes_of(events)
     pitches = np.array([p for p, _, _ in notes], dtype=np.int64)
     onsets = np.array([s for _, s, _ in notes], dtype=np.int64)
@@ -121,7 +190,8 @@ def piece_features(events: Sequence[int] | np.ndarray, steps_per_quarter: int = 
         "avg_ioi": float(np.diff(onsets).mean() / steps_per_quarter) if len(onsets) > 1 else nan,
         "note_density": float(len(notes) / span) if span > 0 else nan,
         "in_scale_rate": in_scale_rate(notes),
-        "repetition": repetition(events, steps_per_bar),
+        "repetition": repetition(events, lines),
+        **dict(zip(FORM_FEATURES, bar_lookback(events, lines).tolist())),
         "pitch_class_hist": histogram(pitches % 12, 12),
         "interval_hist": histogram(np.clip(intervals, -MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL,
                                    2 * MAX_INTERVAL + 1),
@@ -129,11 +199,14 @@ def piece_features(events: Sequence[int] | np.ndarray, steps_per_quarter: int = 
     }
 
 
-def set_features(pieces: Sequence[np.ndarray], steps_per_quarter: int, bar_steps: Sequence[int] | int) -> dict:
-    """Features of many pieces: {scalar name: (n,) float array, histogram name: (n, bins) array}."""
+def set_features(pieces: Sequence[np.ndarray], steps_per_quarter: int, bar_steps) -> dict:
+    """Features of many pieces: {scalar or form name: (n,) float array, histogram name: (n, bins) array}.
+    `bar_steps`: one bar length in steps for all pieces, or one per piece (a bar length or the piece's metre
+    changes)."""
     bar_steps = [bar_steps] * len(pieces) if isinstance(bar_steps, (int, np.integer)) else list(bar_steps)
     rows = [piece_features(p, steps_per_quarter, b) for p, b in zip(pieces, bar_steps)]
-    out = {name: np.array([r[name] for r in rows], dtype=float) for name in SCALAR_FEATURES + ("notes", "steps")}
+    out = {name: np.array([r[name] for r in rows], dtype=float)
+           for name in SCALAR_FEATURES + FORM_FEATURES + ("notes", "steps")}
     for name in HIST_FEATURES:
         out[name] = np.stack([r[name] for r in rows]) if rows else np.zeros((0, 0))
     return out

@@ -13,13 +13,24 @@ What is compared (all at fixed seeds, so a rerun gives the same figures):
   copying    app.music.copying against the corpus's training pieces: share of 8-note pitch n-grams and of
              bar-aligned 4-bar phrases found in them, longest run of notes copied from one training piece. The same
              figures for half A (real tunes the model never saw) are the yardstick.
+  form       per piece: `repetition` and the share of bars equal to the bar 1, 2, 4 and 8 bars earlier
+             (app.music.features.bar_lookback), means for generated vs held-out real; a bars x bars self-similarity
+             picture of generated and real melodies.
+  classifier can logistic regression on the per-piece features (CLASSIFIER_FEATURES) tell generated melodies from
+             held-out half B? Stratified 5-fold cross-validation, 5 seeded repeats, classes balanced by subsampling
+             (app.core.logreg.separability): 0.5 = indistinguishable. The floor is the same classifier on half A vs
+             half B (real vs real).
 Bars: a generated melody uses the model's time signature (config codec.time_signature; a corpus of mixed meters
-records its most common one), a real piece its own.
+records its most common one), a real piece its own metre (`piece_bars`: its time signature, or its metre changes
+when the corpus records them in meta["metre"] as [(step, numerator, denominator), ...]), so 6/8 and 3/4 tunes are
+measured by their own bars (app.music.metre).
 
 Outputs (`run_report`): <out_dir>/<timestamp>-music/report.json, report.md, features.png (scalar feature
 histograms), histograms.png (pitch-class, interval and note-length histograms), distances.png (ratio per feature
 and temperature), tradeoff.png (copying, in-scale rate and distance by temperature), pianorolls.png (real and
-generated piano rolls side by side; the single rolls are in rolls/) and a few generated .mid files in examples/.
+generated piano rolls side by side; the single rolls are in rolls/), selfsim.png (bar self-similarity of real and
+generated melodies), form.png (bar lookback shares and repetition by temperature) and a few generated .mid files in
+examples/.
 """
 
 from __future__ import annotations
@@ -34,12 +45,15 @@ from typing import Sequence
 import numpy as np
 
 from app.core.folder import card_data, update_card as update_card_file
+from app.core.logreg import fit_logreg, separability
 from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
 from app.errors import DataError, OptionError
 from app.music.copying import TrainingIndex
 from app.music.generate import MelodyGenerator
-from app.music.features import (FEATURES, HIST_FEATURES, SCALAR_FEATURES, UNITS, events_from_ids, mean_hist,
-                                notes_of, set_distance, set_features, steps_per_bar)
+from app.music import metre
+from app.music.features import (FEATURES, FORM_FEATURES, FORM_LAGS, HIST_FEATURES, SCALAR_FEATURES, UNITS,
+                                bar_lines, bar_self_similarity, events_from_ids, mean_hist, notes_of, set_distance,
+                                set_features, steps_per_bar)
 
 TEMPERATURES = (0.8, 1.0, 1.2)
 DEFAULT_N = 200
@@ -48,6 +62,13 @@ BATCH = 64  # app.music.sampler.MAX_OUTPUTS
 GOAL_RATIO = 1.5
 GOAL_IN_SCALE_POINTS = 5.0
 GOAL_NGRAM_COPY = 0.05
+GOAL_REPETITION = (0.5, 1.5)  # generated / held-out real repetition
+GOAL_CLASSIFIER = 0.65  # cross-validated accuracy generated vs real at most this
+CLASSIFIER_FEATURES = SCALAR_FEATURES + FORM_FEATURES
+CLASSIFIER_FOLDS = 5
+CLASSIFIER_REPEATS = 5
+CLASSIFIER_L2 = 0.01
+SELFSIM_MIN_BARS = 8  # self-similarity pictures show melodies with at least this many bars (when there are any)
 EXAMPLES = 3
 ROLL_QUARTERS = 32  # piano rolls show the first 32 quarter notes
 
@@ -55,17 +76,32 @@ ROLL_QUARTERS = 32  # piano rolls show the first 32 quarter notes
 # --- inputs --------------------------------------------------------------------------------------------------------
 @dataclass
 class RealSet:
-    """Real pieces as event arrays with their bar lengths (steps) and names."""
+    """Real pieces as event arrays with their bars (`piece_bars`: steps per bar, or metre changes) and names."""
 
     events: list[np.ndarray]
-    bar_steps: list[int]
+    bar_steps: list
     names: list[str]
+
+
+def piece_bars(meta: dict, steps_per_quarter: int):
+    """A piece's bars from its corpus meta: its metre changes [(step, num, den), ...] when meta["metre"] holds more
+    than one, else the bar length in steps of its (only) time signature (app.music.metre; 4/4 when unknown)."""
+    changes = meta.get("metre") or []
+    if len(changes) > 1:
+        return [tuple(int(x) for x in c) for c in changes]
+    ts = changes[0][1:] if changes else (meta.get("time_signature") or (4, 4))
+    return metre.steps_per_bar(steps_per_quarter, ts)
+
+
+def lines_of(events: Sequence[np.ndarray], bars, steps_per_quarter: int) -> list[np.ndarray]:
+    """Bar lines of each piece (app.music.features.bar_lines); `bars` one value for all or one per piece."""
+    bars = [bars] * len(events) if isinstance(bars, (int, np.integer)) else list(bars)
+    return [bar_lines(len(e), steps_per_quarter, b) for e, b in zip(events, bars)]
 
 
 def real_set(corpus, pieces: Sequence[np.ndarray], metas: Sequence[dict]) -> RealSet:
     spq = corpus.steps_per_quarter
-    return RealSet([events_from_ids(p, corpus.codec) for p in pieces],
-                   [steps_per_bar(spq, m.get("time_signature") or (4, 4)) for m in metas],
+    return RealSet([events_from_ids(p, corpus.codec) for p in pieces], [piece_bars(m, spq) for m in metas],
                    [m.get("name", "") for m in metas])
 
 
@@ -126,6 +162,31 @@ def _distances(feats: dict, ref: dict) -> dict:
     return {name: _f(set_distance(name, feats[name], ref[name])) for name in FEATURES}
 
 
+def form_means(feats: dict) -> dict:
+    """Mean per-piece repetition and bar lookback shares (pieces where the figure is defined), None if none is."""
+    return {name: _f(np.nanmean(feats[name])) if np.isfinite(feats[name]).any() else None
+            for name in ("repetition",) + FORM_FEATURES}
+
+
+def feature_matrix(feats: dict, names: Sequence[str] = CLASSIFIER_FEATURES) -> np.ndarray:
+    """(pieces, len(names)) float matrix of per-piece features (NaN where undefined) for the classifier."""
+    return np.stack([np.asarray(feats[n], float) for n in names], axis=1)
+
+
+def classify(real: dict, other: dict, seed: int = 0) -> dict:
+    """Cross-validated accuracy of logistic regression telling `real` from `other` pieces (feature dicts of
+    set_features), app.core.logreg.separability; {"accuracy": None, "note": why} when a set has < 2 pieces.
+    "weights": the model fitted on all pieces, per standardised feature (> 0: typical of `other`), to see which
+    features give generated melodies away."""
+    a, b = feature_matrix(real), feature_matrix(other)
+    if min(len(a), len(b)) < 2:
+        return {"accuracy": None, "note": f"too few pieces to cross-validate ({len(a)} and {len(b)})"}
+    res = separability(a, b, k=CLASSIFIER_FOLDS, l2=CLASSIFIER_L2, repeats=CLASSIFIER_REPEATS, seed=seed)
+    full = fit_logreg(np.vstack([a, b]), np.r_[np.zeros(len(a)), np.ones(len(b))], CLASSIFIER_L2)
+    return {**res.summary(), "feature_names": list(CLASSIFIER_FEATURES),
+            "weights": {n: _f(w) for n, w in zip(CLASSIFIER_FEATURES, full.w)}}
+
+
 def build_report(model: MelodyGenerator, corpus, n: int = DEFAULT_N, temperatures: Sequence[float] = TEMPERATURES,
                  seed: int = 0, progress: bool = False) -> tuple[dict, dict]:
     """Everything of the report as JSON-able dict, and the samples/features the plots need."""
@@ -154,11 +215,12 @@ def build_report(model: MelodyGenerator, corpus, n: int = DEFAULT_N, temperature
     index = TrainingIndex([events_from_ids(p, corpus.codec) for p in corpus.train],
                           [m.get("name", "") for m in corpus.train_meta])
     bar = model.bar_steps
-    copy_real = index.check(half_a.events, half_a.bar_steps, NGRAM_N)
+    copy_real = index.check(half_a.events, lines_of(half_a.events, half_a.bar_steps, spq), NGRAM_N)
+    floor = classify(feats_a, feats_b, seed)
     lengths = target_lengths([len(e) for e in half_a.events], n, seed)
     yard = _distances(feats_a, feats_b)
     rows, samples = [], {"real_a": half_a, "real_b": half_b, "features_real": feats_real, "generated": {},
-                         "features": {}, "ids": {}}
+                         "features": {}, "ids": {}, "generated_bar_steps": bar}
     for t in temps:
         say(f"T = {t}: generating {n} melodies ({int(lengths.sum()):,} steps)")
         ids = generate_melodies(model, lengths, t, seed)
@@ -166,12 +228,14 @@ def build_report(model: MelodyGenerator, corpus, n: int = DEFAULT_N, temperature
         feats = set_features(events, spq, bar)
         dist = _distances(feats, feats_b)
         copy = index.check(events, bar, NGRAM_N)
+        clf = classify(feats_b, feats, seed)
         rows.append({"temperature": t, "melodies": n, "notes": int(feats["notes"].sum()),
                      "empty_melodies": int((feats["notes"] == 0).sum()),
                      "distances": dist,
                      "ratios": {k: _f(dist[k] / yard[k]) if dist[k] is not None and yard[k] else None
                                 for k in FEATURES},
-                     "means": _means(feats), "copy": copy.summary(),
+                     "means": _means(feats), "copy": copy.summary(), "form": form_means(feats),
+                     "classifier": clf,
                      "copy_per_melody": {"ngram_copy_rate": [_f(f / t_) if t_ else None for f, t_ in
                                                              zip(copy.ngram_found, copy.ngram_total)],
                                          "longest_run_notes": [int(x) for x in copy.longest_run]}})
@@ -186,7 +250,8 @@ def build_report(model: MelodyGenerator, corpus, n: int = DEFAULT_N, temperature
         "units": {k: UNITS[k] for k in FEATURES},
         "distance_kind": {k: ("JS bits" if k in HIST_FEATURES else "1 - KDE overlap") for k in FEATURES},
         "real_vs_real": {"distances": yard, "means": _means(feats_real),
-                         "copy": copy_real.summary()},
+                         "copy": copy_real.summary(), "form": form_means(feats_real), "classifier": floor},
+        "form_lags_bars": list(FORM_LAGS),
         "by_temperature": rows,
     }
     report["goals"] = goals(report)
@@ -204,6 +269,28 @@ def corpus_matches(model: MelodyGenerator, corpus) -> bool | None:
     return corpus_fingerprint(list(corpus.train) + list(corpus.val)) == want
 
 
+def _le(a, b) -> bool | None:
+    return None if a is None or b is None else bool(a <= b)
+
+
+def form_goals(report: dict, row: dict) -> dict:
+    """Form, realism and copying of one temperature's row against held-out real tunes (issue 10's targets)."""
+    rr = report["real_vs_real"]
+    rep_gen, rep_real = row["means"]["repetition"], rr["means"]["repetition"]
+    ratio = _f(rep_gen / rep_real) if rep_gen is not None and rep_real else None
+    acc, floor = row["classifier"]["accuracy"], rr["classifier"]["accuracy"]
+    c, cr = row["copy"], rr["copy"]
+    return {"repetition_generated": rep_gen, "repetition_real": rep_real, "repetition_ratio": ratio,
+            "repetition_goal": list(GOAL_REPETITION),
+            "repetition_met": ratio is not None and GOAL_REPETITION[0] <= ratio <= GOAL_REPETITION[1],
+            "classifier_accuracy": acc, "classifier_floor": floor, "classifier_goal": GOAL_CLASSIFIER,
+            "classifier_met": _le(acc, GOAL_CLASSIFIER),
+            "ngram_copy_rate_real": cr["ngram_copy_rate"],
+            "ngram_copy_vs_real_met": _le(c["ngram_copy_rate"], cr["ngram_copy_rate"]),
+            "phrase_copy_rate": c["phrase_copy_rate"], "phrase_copy_rate_real": cr["phrase_copy_rate"],
+            "phrase_copy_vs_real_met": _le(c["phrase_copy_rate"], cr["phrase_copy_rate"])}
+
+
 def goals(report: dict, temperature: float = 1.0) -> dict | None:
     """Where the run stands against the issue's targets at `temperature` (targets, not assertions)."""
     row = next((r for r in report["by_temperature"] if r["temperature"] == temperature), None)
@@ -215,6 +302,7 @@ def goals(report: dict, temperature: float = 1.0) -> dict | None:
     gap = None if real_in is None or gen_in is None else 100 * (gen_in - real_in)
     copy = row["copy"]["ngram_copy_rate"]
     return {"temperature": temperature,
+            **form_goals(report, row),
             "distance_ratio_goal": GOAL_RATIO,
             "features_within_ratio": sorted(k for k, v in ratios.items() if v <= GOAL_RATIO),
             "features_over_ratio": sorted(k for k, v in ratios.items() if v > GOAL_RATIO),
@@ -337,7 +425,80 @@ def write_plots(report: dict, samples: dict, folder: Path) -> list[Path]:
     paths.append(_save(fig, folder / "tradeoff.png"))
 
     paths.append(write_pianorolls(report, samples, folder))
+    paths.append(write_self_similarity(report, samples, folder))
+    paths.append(write_form_plot(report, folder))
     return paths
+
+
+def _first_bar(bars, spq: int) -> int:
+    """Steps of a piece's first bar (`bars`: steps per bar or metre changes)."""
+    return int(bars) if isinstance(bars, (int, np.integer)) else metre.steps_per_bar(spq, bars[0][1:])
+
+
+def _pick_long(lines: Sequence[np.ndarray], count: int, min_bars: int = SELFSIM_MIN_BARS) -> list[int]:
+    """Indices of the first `count` pieces with at least `min_bars` complete bars (else the longest ones)."""
+    bars = np.array([len(x) - 1 for x in lines])
+    long = [int(i) for i in np.flatnonzero(bars >= min_bars)[:count]]
+    return long or [int(i) for i in np.argsort(-bars, kind="stable")[:count] if bars[i] > 0]
+
+
+def write_self_similarity(report: dict, samples: dict, folder: Path, count: int = EXAMPLES) -> Path:
+    """selfsim.png: bars x bars matrices (equal bars with a note-on lit, app.music.features.bar_self_similarity)
+    of held-out real melodies (left) and generated melodies at T = 1.0 or the first temperature (right)."""
+    plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
+    spq = report["steps_per_quarter"]
+    temps = [r["temperature"] for r in report["by_temperature"]]
+    t = 1.0 if 1.0 in temps else temps[0]
+    real, gen = samples["real_a"], samples["generated"][t]
+    real_lines = lines_of(real.events, real.bar_steps, spq)
+    gen_lines = lines_of(gen, samples["generated_bar_steps"], spq)
+    cols = [[("held-out real", Path(real.names[i]).name, real.events[i], real_lines[i])
+             for i in _pick_long(real_lines, count)],
+            [(f"generated, T = {t}", f"#{i + 1}", gen[i], gen_lines[i]) for i in _pick_long(gen_lines, count)]]
+    rows = max(1, *(len(c) for c in cols))
+    fig, axes = plt.subplots(rows, 2, figsize=(10, 4.6 * rows), squeeze=False)
+    for c, col in enumerate(cols):
+        for r in range(rows):
+            ax = axes[r][c]
+            if r >= len(col):
+                ax.axis("off")
+                continue
+            kind, name, events, lines = col[r]
+            sim = bar_self_similarity(events, lines)
+            m = len(sim)
+            ax.imshow(sim, cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+                      extent=(0.5, m + 0.5, m + 0.5, 0.5))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("bar")
+            ax.set_ylabel("bar")
+            off = sim & ~np.eye(m, dtype=bool)
+            ax.set_title(f"{kind}: {name}\n{m} bars, {int(off.sum()) // 2} equal pairs", fontsize=10)
+    fig.suptitle("Bar self-similarity: a dark cell (i, j) means bars i and j are equal, note for note")
+    return _save(fig, folder / "selfsim.png")
+
+
+def write_form_plot(report: dict, folder: Path) -> Path:
+    """form.png: mean share of bars equal to the bar 1, 2, 4, 8 bars earlier, and repetition, real vs generated."""
+    plt = _plt()
+    names = ("repetition",) + FORM_FEATURES
+    labels = ["4-bar\nrepetition"] + [f"= bar {lag}\nback" for lag in report["form_lags_bars"]]
+    series = [("held-out real", report["real_vs_real"]["form"])] + [
+        (f"generated, T = {r['temperature']}", r["form"]) for r in report["by_temperature"]]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(series)
+    x = np.arange(len(names))
+    for k, (label, form) in enumerate(series):
+        vals = [form[n] if form[n] is not None else np.nan for n in names]
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, label=label,
+               color="0.5" if k == 0 else None)
+    ax.set_xticks(x, labels)
+    ax.set_ylabel("mean share per piece")
+    ax.set_title("Form: how often a melody comes back to an earlier bar or 4-bar phrase")
+    ax.legend(fontsize=8)
+    return _save(fig, folder / "form.png")
 
 
 def _fmt_ratio(v) -> str:
@@ -360,7 +521,7 @@ def write_pianorolls(report: dict, samples: dict, folder: Path, count: int = EXA
     for k in range(min(count, len(real.events), len(gen))):
         row = []
         for kind, events, bar, title in (
-                ("real", real.events[k], real.bar_steps[k], f"real: {Path(real.names[k]).name}"),
+                ("real", real.events[k], _first_bar(real.bar_steps[k], spq), f"real: {Path(real.names[k]).name}"),
                 ("generated", gen[k], steps_per_bar(spq, report["generated_time_signature"]),
                  f"generated, T = {t}, #{k + 1}")):
             notes = [(p, s / spq, min(e, limit) / spq) for p, s, e in notes_of(events) if s < limit]
@@ -446,6 +607,7 @@ def to_markdown(report: dict) -> str:
     lines.append(copy_row("held-out real, half A (yardstick)", rr["copy"], h["half_a"]))
     for r in rows:
         lines.append(copy_row(f"generated, T = {r['temperature']}", r["copy"], r["melodies"]))
+    lines += form_markdown(report)
     g = report.get("goals")
     if g:
         rated = len(g["features_within_ratio"]) + len(g["features_over_ratio"])
@@ -456,10 +618,60 @@ def to_markdown(report: dict) -> str:
                   f"{'met' if g['in_scale_met'] else 'not met'} ({_num(g['in_scale_gap_points'], 1)} points)",
                   f"- <= {100 * GOAL_NGRAM_COPY:g} % of generated {n}-grams found in training: "
                   f"{'met' if g['ngram_copy_met'] else 'not met'} ({_pct(g['ngram_copy_rate'])})"]
+        if "repetition_met" in g:
+            met = lambda v: "n/a" if v is None else ("met" if v else "not met")  # noqa: E731
+            lo, hi = g["repetition_goal"]
+            lines += [f"- repetition within {lo:g}x-{hi:g}x of held-out real: {met(g['repetition_met'])} "
+                      f"({_num(g['repetition_generated'])} vs {_num(g['repetition_real'])}, "
+                      f"{_fmt_ratio(g['repetition_ratio'])})",
+                      f"- classifier accuracy <= {100 * g['classifier_goal']:g} %: {met(g['classifier_met'])} "
+                      f"({_pct(g['classifier_accuracy'])}; real vs real floor {_pct(g['classifier_floor'])})",
+                      f"- generated {n}-grams found in training <= held-out real: "
+                      f"{met(g['ngram_copy_vs_real_met'])} ({_pct(g['ngram_copy_rate'])} vs "
+                      f"{_pct(g['ngram_copy_rate_real'])})",
+                      f"- 4-bar phrases copied from training <= held-out real: {met(g['phrase_copy_vs_real_met'])} "
+                      f"({_pct(g['phrase_copy_rate'])} vs {_pct(g['phrase_copy_rate_real'])})"]
     lines += ["", "![features](features.png)", "", "![histograms](histograms.png)", "",
               "![distances](distances.png)", "", "![trade-off](tradeoff.png)", "", "![piano rolls](pianorolls.png)",
+              "", "![bar self-similarity](selfsim.png)", "", "![form](form.png)",
               "", "Example generated melodies: examples/*.mid.", ""]
     return "\n".join(lines)
+
+
+def form_markdown(report: dict) -> list[str]:
+    """The "Form, realism and copying" section: held-out real next to each temperature."""
+    rows = report["by_temperature"]
+    rr = report["real_vs_real"]
+    n = report["ngram_n"]
+    clf = rr["classifier"]
+    lines = ["", "## Form, realism and copying: generated vs held-out real", "",
+             "Repetition and 'same as the bar L bars back': mean per piece (real: halves A and B; bars from each "
+             "piece's own metre). Classifier: cross-validated accuracy of logistic regression on "
+             f"{len(CLASSIFIER_FEATURES)} per-piece features ({', '.join(CLASSIFIER_FEATURES)}) telling the "
+             f"melodies from held-out half B; {clf.get('folds', CLASSIFIER_FOLDS)}-fold, "
+             f"{clf.get('repeats', CLASSIFIER_REPEATS)} repeats, balanced classes; 50 % = indistinguishable, the "
+             "real column is half A vs half B (the floor). Copying: against the training pieces (real: half A).",
+             "", "| figure | held-out real | " + " | ".join(f"T = {r['temperature']}" for r in rows) + " |",
+             "|---|---|" + "---|" * len(rows)]
+    lines.append("| 4-bar repetition | " + _num(rr["form"]["repetition"]) + " | " +
+                 " | ".join(_num(r["form"]["repetition"]) for r in rows) + " |")
+    for lag, name in zip(report["form_lags_bars"], FORM_FEATURES):
+        lines.append(f"| bars equal to the bar {lag} back | " + _num(rr["form"][name]) + " | " +
+                     " | ".join(_num(r["form"][name]) for r in rows) + " |")
+    lines.append("| classifier accuracy | " + _pct(clf["accuracy"]) + " (floor) | " +
+                 " | ".join(_pct(r["classifier"]["accuracy"]) for r in rows) + " |")
+    lines.append(f"| {n}-grams found in training | " + _pct(rr["copy"]["ngram_copy_rate"]) + " | " +
+                 " | ".join(_pct(r["copy"]["ngram_copy_rate"]) for r in rows) + " |")
+    lines.append("| 4-bar phrases found in training | " + _pct(rr["copy"]["phrase_copy_rate"]) + " | " +
+                 " | ".join(_pct(r["copy"]["phrase_copy_rate"]) for r in rows) + " |")
+    for r in rows:
+        w = {k: v for k, v in (r["classifier"].get("weights") or {}).items() if v is not None}
+        top = sorted(w, key=lambda k: -abs(w[k]))[:3]
+        if top:
+            lines.append(f"\nWhat gives the melodies at T = {r['temperature']} away (classifier weights on "
+                         "standardised features, > 0 = more typical of generated): " +
+                         ", ".join(f"{k} {w[k]:+.2f}" for k in top) + ".")
+    return lines
 
 
 # --- the command ---------------------------------------------------------------------------------------------------

@@ -26,6 +26,10 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.1f} %"
 
 
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
 def cmd_report(args) -> int:
     import sys
 
@@ -46,6 +50,10 @@ def cmd_report(args) -> int:
               f"(median ratio {sorted(ratios)[len(ratios) // 2] if ratios else float('nan'):.2f}), in-scale "
               f"{_pct(r['means']['in_scale_rate'])}, {report['ngram_n']}-grams found in training "
               f"{_pct(c['ngram_copy_rate'])}, longest copied run {c['longest_run_notes_max']} notes")
+        print(f"  form: repetition {_num(r['form']['repetition'])} (real {_num(rr['form']['repetition'])}), "
+              f"4-bar phrases found in training {_pct(c['phrase_copy_rate'])} (real "
+              f"{_pct(rr['copy']['phrase_copy_rate'])}), classifier accuracy {_pct(r['classifier']['accuracy'])} "
+              f"(real vs real {_pct(rr['classifier']['accuracy'])})")
     if args.update_card:
         print(f"figures added to {report.get('model', args.model)}/card.json", file=sys.stderr)
     print(f"report written to {folder}")
