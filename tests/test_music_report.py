@@ -147,7 +147,8 @@ def test_real_pieces_are_measured_by_their_own_metre(model, corpus):
     assert piece_bars({"time_signature": (4, 4), "metre": [(0, 3, 4)]}, 4) == 12
     assert piece_bars({"metre": [[0, 3, 4], [24, 4, 4]]}, 4) == [(0, 3, 4), (24, 4, 4)]
     assert piece_bars({}, 4) == 16
-    c34 = dataclasses.replace(corpus, val_meta=[{**m, "time_signature": (3, 4)} for m in corpus.val_meta])
+    c34 = dataclasses.replace(corpus, val_meta=[{**m, "time_signature": (3, 4), "metre": [[0, 3, 4]]}
+                                                for m in corpus.val_meta])
     a, b = heldout_halves(c34, 0)
     assert set(a.bar_steps + b.bar_steps) == {12}
     r34 = build_report(model, c34, n=2, temperatures=(1.0,), seed=0)[0]
