@@ -18,6 +18,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     t = sub.add_parser("train", help="train a names model on a text file (one name per line)")
     t.add_argument("--data", default=DEFAULT_DATA, help=f"UTF-8 names file (default {DEFAULT_DATA})")
     t.add_argument("--out", required=True, help="model folder to write, e.g. models/mynames")
+    t.add_argument("--force", action="store_true", help="replace --out if it is an existing model folder")
     t.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     t.add_argument("--cell", choices=("lstm", "gru"))
     t.add_argument("--units", type=int)
@@ -83,11 +84,13 @@ def cmd_train(args) -> int:
 
     model_cfg: ModelConfig = pick(M, ("cell", "units", "layers", "dropout", "recurrent_dropout", "input", "embed_dim"))
     train_cfg: TrainConfig = pick(T, ("epochs", "batch_size", "learning_rate", "patience", "val_fraction", "seed"))
-    out = Path(args.out)
+    from app.core.folder import check_model_destination
+
+    out = check_model_destination(args.out, force=args.force)  # before any work
     log_dir = args.logdir or str(Path("runs") / out.name)
     print(f"training {out} on {args.data}: {model_cfg}", file=sys.stderr)
     card = train_names_model(args.data, out, model_cfg, train_cfg, lowercase=not args.keep_case,
-                             log_dir=log_dir, progress=not args.quiet)
+                             log_dir=log_dir, progress=not args.quiet, force=args.force)
     m = card["metrics"]
     print(f"saved {out}: {card['data']['train_names']} train / {card['data']['val_names']} validation names, "
           f"{m['epochs_run']} epochs (best {m['best_epoch']}), {m['train_seconds']} s; validation "

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from app import __version__
-from app.core.folder import command_line, file_sha256, now_iso, save_model_folder
+from app.core.folder import check_model_destination, command_line, file_sha256, now_iso, save_model_folder
 from app.core.metrics import masked_nll, nll_summary
 from app.core.modelconfig import ModelConfig, TrainConfig
 from app.names.codec import NameCodec, read_names, split_names
@@ -23,11 +23,14 @@ DEFAULT_TRAIN = TrainConfig(epochs=150, batch_size=32, learning_rate=3e-3, lr_de
 
 def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig = DEFAULT_MODEL,
                       train_cfg: TrainConfig = DEFAULT_TRAIN, *, lowercase: bool = True,
-                      log_dir: str | Path | None = None, progress: bool = True) -> dict:
+                      log_dir: str | Path | None = None, progress: bool = True, force: bool = False) -> dict:
     """Read `data`, split by `train_cfg.seed`, train, evaluate on validation, save the folder at `out`.
 
+    `out` is checked before anything else (app.core.folder.check_model_destination): an existing model folder
+    is replaced only with `force`, and a folder holding anything else never.
     Returns the model card (also written as card.json). NLL figures are nats per character, end-of-name counted.
     """
+    out = check_model_destination(out, force=force)
     names = read_names(data, lowercase=lowercase)
     train_names, val_names = split_names(names, train_cfg.val_fraction, train_cfg.seed)
     if not val_names:
