@@ -13,7 +13,7 @@ import pytest
 from app.cli import main
 from app.core.folder import check_model_destination, load_model_folder, save_model_folder
 from app.errors import OptionError, OutputError
-from faults import crash_points
+from tests.faults import crash_points
 
 ROOT = Path(__file__).resolve().parents[1]
 

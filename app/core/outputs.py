@@ -4,6 +4,7 @@ and folders replaced in one step with crash leftovers cleaned on the next run.""
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import functools
 import json
 import os
@@ -31,7 +32,8 @@ def timestamp() -> str:
 
 
 def unique_stem(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path:
-    """folder/stem, or folder/stem-2, -3 ... so that no file stem+suffix already exists."""
+    """folder/stem, or folder/stem-2, -3 ... so that no file stem+suffix already exists now. Not a reservation:
+    another process may take the same name before it is written; use OutputSet / write_new / new_folder."""
     candidate, k = folder / stem, 1
     while any(candidate.with_name(candidate.name + s).exists() for s in suffixes):
         k += 1
@@ -66,6 +68,7 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
 # or in a pid file (`.STEM.partial/pid`), so a later run can tell a crashed writer's leftovers (the process is gone)
 # from a writer that is still working, and clean only the former.
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2  # renameat2(2) flags (Linux)
+_CLAIM_RE = re.compile(r"^\.(?P<name>.+)\.claim-(?P<pid>\d+)-[^/]+$")
 _STALE_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[^/]+$")
 
 
@@ -155,8 +158,9 @@ def recover_folder(dest: str | Path) -> None:
 class OutputSet:
     """Files that share a stem (e.g. melody `STAMP_1` .mid/.wav/.png), reserved atomically and published together.
 
-    `reserve` makes the hidden folder `FOLDER/.STEM.partial` with mkdir (atomic: two processes cannot both make
-    it), and takes the stem only if none of its files exist yet; otherwise it tries STEM-2, STEM-3 ... Files are
+    `reserve` makes a private folder holding a pid file and renames it to `FOLDER/.STEM.partial` in one step
+    (renameat2 RENAME_NOREPLACE, or a rename that fails on the existing non-empty folder: two processes cannot
+    both get it), and takes the stem only if none of its files exist yet; otherwise it tries STEM-2, STEM-3 ... Files are
     written into that folder (`temp(suffix)`) and `publish()` renames each to FOLDER/STEM+suffix, then removes the
     folder. A writer that died leaves the `.partial` folder: `clean_partial` (run by every `reserve`) deletes it
     and, if the writer died in the middle of publishing, the files it had already published (a melody's
@@ -170,22 +174,33 @@ class OutputSet:
     def reserve(cls, folder: str | Path, stem: str, suffixes: tuple[str, ...]) -> "OutputSet":
         folder = Path(folder)
         clean_partial(folder)
+        try:
+            claim = Path(tempfile.mkdtemp(prefix=f".{stem}.claim-{os.getpid()}-", dir=folder))
+            (claim / "pid").write_text(json.dumps({"pid": os.getpid(), "suffixes": list(suffixes)}))
+        except OSError as exc:
+            raise OutputError(f"cannot write in {str(folder)!r}: {exc.strerror}") from None
         k = 1
         while True:
             name = stem if k == 1 else f"{stem}-{k}"
             work = folder / f".{name}.partial"
-            try:
-                os.mkdir(work)
-            except FileExistsError:
-                k += 1
-                continue
-            except OSError as exc:
-                raise OutputError(f"cannot write in {str(folder)!r}: {exc.strerror}") from None
             if any(os.path.lexists(folder / (name + s)) for s in suffixes):
-                shutil.rmtree(work, ignore_errors=True)
                 k += 1
                 continue
-            (work / "pid").write_text(json.dumps({"pid": os.getpid(), "suffixes": list(suffixes)}))
+            try:  # the claim (with its pid file) becomes .NAME.partial in one step, or not at all
+                if not _renameat2(claim, work, RENAME_NOREPLACE):
+                    os.rename(claim, work)  # fails on an existing .partial: it is never empty
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    k += 1
+                    continue
+                shutil.rmtree(claim, ignore_errors=True)
+                raise OutputError(f"cannot write in {str(folder)!r}: {exc.strerror}") from None
+            if any(os.path.lexists(folder / (name + s)) for s in suffixes):  # published just before we claimed
+                shutil.rmtree(work, ignore_errors=True)
+                claim = Path(tempfile.mkdtemp(prefix=f".{stem}.claim-{os.getpid()}-", dir=folder))
+                (claim / "pid").write_text(json.dumps({"pid": os.getpid(), "suffixes": list(suffixes)}))
+                k += 1
+                continue
             return cls(folder, name, tuple(suffixes), work)
 
     def path(self, suffix: str) -> Path:
@@ -204,37 +219,53 @@ class OutputSet:
                     os.rename(self.temp(s), self.path(s))
         except OSError as exc:
             raise OutputError(f"cannot write {str(self.path(s))!r}: {exc.strerror}") from None
-        shutil.rmtree(self.work, ignore_errors=True)
+        _remove_work(self.work)
 
     def discard(self) -> None:
-        shutil.rmtree(self.work, ignore_errors=True)
+        _remove_work(self.work)
 
 
-STALE_UNCLAIMED_S = 60.0  # a .partial folder without its pid file (crash right after mkdir) counts as stale after this
+def _remove_work(work: Path) -> None:
+    """Remove a .partial folder with its pid file last, so a crash in the middle leaves it claimed or empty."""
+    try:
+        for e in os.scandir(work):
+            if e.name != "pid":
+                shutil.rmtree(e.path) if e.is_dir(follow_symlinks=False) else os.unlink(e.path)
+        os.unlink(work / "pid")
+        os.rmdir(work)
+    except OSError:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def clean_partial(folder: str | Path) -> int:
-    """Remove the `.STEM.partial` folders of writers that died (see OutputSet). Returns how many."""
-    import time
-
+    """Remove the `.STEM.partial` (and `.STEM.claim-PID-*`) folders of writers that died (see OutputSet); a
+    writer that died while publishing also loses the files it had published. Returns how many were removed."""
     removed = 0
     try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(".") and e.name.endswith(".partial")]
+        entries = [e for e in os.scandir(folder) if e.name.startswith(".")]
     except OSError:
         return 0
     for e in entries:
+        claim = _CLAIM_RE.match(e.name)
+        if claim:
+            if not pid_alive(int(claim["pid"])):
+                shutil.rmtree(e.path, ignore_errors=True)
+                removed += 1
+            continue
+        if not e.name.endswith(".partial"):
+            continue
         work = Path(e.path)
         try:
             info = json.loads((work / "pid").read_text())
             pid, suffixes = int(info["pid"]), [str(s) for s in info["suffixes"]]
         except (OSError, ValueError, KeyError, TypeError):
-            try:
-                if time.time() - e.stat(follow_symlinks=False).st_mtime < STALE_UNCLAIMED_S:
-                    continue
+            try:  # our .partial folders have their pid file from the start until they are empty
+                os.rmdir(work)
+                removed += 1
             except OSError:
-                continue
-            pid, suffixes = -1, []
-        if pid != -1 and pid_alive(pid):
+                pass
+            continue
+        if pid_alive(pid):
             continue
         stem = e.name[1:-len(".partial")]
         unpublished = [n for n in os.listdir(work) if n != "pid"] if work.is_dir() else []
@@ -246,7 +277,7 @@ def clean_partial(folder: str | Path) -> int:
                         final.unlink()
                     except OSError:
                         pass
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_work(work)
         removed += 1
     return removed
 

@@ -1,7 +1,9 @@
 """Library entry of `music generate`: model folder -> melodies -> .mid + .wav + .png files (no TensorFlow).
 
 Files: <out_dir>/<timestamp>_<n>.mid, .wav, .png for n = 1..count; if any of the three already exists the stem gets
-a -2, -3 ... suffix, so nothing is ever overwritten.
+a -2, -3 ... suffix, so nothing is ever overwritten. Stems are reserved atomically (app.core.outputs.OutputSet, safe
+across processes) and a melody's files are written under temporary names and published together: after a crash a
+melody has all its files or none (the next run removes the leftovers).
 
 Primer: `primer_pitches` ("60 62 64": each pitch lasts one quarter note) or `primer_midi` (the file's melody line,
 read on the model's grid). The output starts with the primer and continues it for the requested length.
@@ -18,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from app.core.folder import ModelFolder, load_model_folder
-from app.core.outputs import ensure_dir, timestamp, unique_stem
+from app.core.outputs import OutputSet, ensure_dir, timestamp
 from app.core.sampling import SamplingOptions
 from app.errors import DataError, OptionError
 from app.music.sampler import MAX_STEPS, MelodyOptions, generate_ids
@@ -164,54 +166,64 @@ def write_outputs(ids: np.ndarray, codec, *, out_dir, spq: int, time_signature, 
 
     folder = ensure_dir(out_dir)
     stamp = timestamp()
-    suffixes = (".mid", ".wav", ".png")
+    suffixes = (".mid",) + ((".wav",) if wav else ()) + ((".png",) if png else ())
     step_s = 60.0 / (qpm * spq)
-    results, renders = [], []
+    results, renders, sets = [], [], []
     tools = None
     if wav and synth != "builtin":
         from app.music.synth import fluidsynth_available
 
         tools = fluidsynth_available()
-    # 1. every .mid, starting the FluidSynth renders in the background (a few at a time)
-    for k, row in enumerate(ids, start=1):
-        melody = codec.decode(row, steps_per_quarter=spq, qpm=qpm, time_signature=time_signature, program=program)
-        notes = melody.notes()
-        if not notes:
-            raise DataError("a generated melody has no notes (only holds and rests); try another seed, a higher "
-                            "temperature or more bars")
-        stem = unique_stem(folder, f"{stamp}_{k}", suffixes)
-        mid = stem.with_name(stem.name + ".mid")
-        write_midi(melody, mid)
-        info = {"mid": str(mid), "steps": int(len(row)), "primer_steps": primer_steps, "notes": len(notes),
-                "ids": [int(i) for i in row]}
+    try:
+        # 1. every .mid, starting the FluidSynth renders in the background (a few at a time)
+        for k, row in enumerate(ids, start=1):
+            melody = codec.decode(row, steps_per_quarter=spq, qpm=qpm, time_signature=time_signature,
+                                  program=program)
+            notes = melody.notes()
+            if not notes:
+                raise DataError("a generated melody has no notes (only holds and rests); try another seed, a higher "
+                                "temperature or more bars")
+            out = OutputSet.reserve(folder, f"{stamp}_{k}", suffixes)
+            sets.append(out)
+            write_midi(melody, out.temp(".mid"))
+            info = {"mid": str(out.path(".mid")), "steps": int(len(row)), "primer_steps": primer_steps,
+                    "notes": len(notes), "ids": [int(i) for i in row]}
+            if wav:
+                info["wav"] = str(out.path(".wav"))
+            results.append((info, out, notes))
+        if tools:
+            from app.music.synth import FluidRender
+
+            renders = [FluidRender(out.temp(".mid"), out.temp(".wav"), tools) if k < MAX_PARALLEL_RENDERS else None
+                       for k, (_, out, _) in enumerate(results)]
+        # 2. piano rolls while FluidSynth works
+        if png:
+            from app.music.pianoroll import render_png
+
+            for k, (info, out, notes) in enumerate(results, start=1):
+                render_png([(p, s / spq, e / spq) for p, s, e in notes], out.temp(".png"),
+                           beats_per_bar=4.0 * time_signature[0] / time_signature[1],
+                           primer_end=primer_steps / spq, title=f"{title} #{k}  ({len(notes)} notes, {qpm:g} qpm)")
+                info["png"] = str(out.path(".png"))
+        # 3. WAVs: finish the renders; any that failed or were silent (or were not started) use write_wav
         if wav:
-            info["wav"] = str(stem.with_name(stem.name + ".wav"))
-        results.append((info, stem, notes))
-    if tools:
-        from app.music.synth import FluidRender
+            from app.music.synth import write_wav
 
-        renders = [FluidRender(info["mid"], info["wav"], tools) if k < MAX_PARALLEL_RENDERS else None
-                   for k, (info, _, _) in enumerate(results)]
-    # 2. piano rolls while FluidSynth works
-    if png:
-        from app.music.pianoroll import render_png
-
-        for k, (info, stem, notes) in enumerate(results, start=1):
-            path = stem.with_name(stem.name + ".png")
-            render_png([(p, s / spq, e / spq) for p, s, e in notes], path,
-                       beats_per_bar=4.0 * time_signature[0] / time_signature[1], primer_end=primer_steps / spq,
-                       title=f"{title} #{k}  ({len(notes)} notes, {qpm:g} qpm)")
-            info["png"] = str(path)
-    # 3. WAVs: finish the renders; any that failed or were silent (or were not started) use write_wav
-    if wav:
-        from app.music.synth import write_wav
-
-        for k, (info, _, notes) in enumerate(results):
-            tried = bool(renders) and renders[k] is not None
-            if tried and renders[k].finish():
-                info["synth"] = "fluidsynth"
-                continue
-            timed = [(p, s * step_s, e * step_s, 90) for p, s, e in notes]
-            engine = "builtin" if tried or not tools else synth
-            info["synth"] = write_wav(timed, info["wav"], info["mid"], engine=engine)
+            for k, (info, out, notes) in enumerate(results):
+                tried = bool(renders) and renders[k] is not None
+                if tried and renders[k].finish():
+                    info["synth"] = "fluidsynth"
+                    continue
+                timed = [(p, s * step_s, e * step_s, 90) for p, s, e in notes]
+                engine = "builtin" if tried or not tools else synth
+                info["synth"] = write_wav(timed, out.temp(".wav"), out.temp(".mid"), engine=engine)
+        # 4. each melody's files appear together
+        for _, out, _ in results:
+            out.publish()
+    finally:
+        for r in renders:
+            if r is not None:
+                r.stop()
+        for out in sets:
+            out.discard()  # a no-op for published sets
     return [info for info, _, _ in results]

@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from app.core.folder import update_card as update_card_file
-from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
+from app.core.outputs import atomic_write, ensure_dir, new_folder, timestamp
 from app.errors import DataError, OptionError
 from app.music.copying import TrainingIndex
 from app.music.features import (FEATURES, HIST_FEATURES, SCALAR_FEATURES, UNITS, events_from_ids, mean_hist,
@@ -522,8 +522,7 @@ def run_report(model: str | Path = "models/folk", corpus: str | Path | None = No
     m = MusicModel.load(model)
     c = load_corpus(corpus if corpus is not None else default_corpus(m))
     report, samples = build_report(m, c, n, temperatures, seed, progress=progress)
-    folder = unique_stem(base, f"{timestamp()}-music", ("",))
-    folder.mkdir()
+    folder = new_folder(base, f"{timestamp()}-music")  # atomic: never a folder another run also took
     write_plots(report, samples, folder)
     write_examples(report, samples, m, folder)
     atomic_write(folder / "report.json", json.dumps(report, indent=1))

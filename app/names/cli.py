@@ -101,7 +101,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
+    from app.core.outputs import ensure_dir, timestamp, write_new
     from app.names.generator import NameGenerator, make_options
 
     opts = make_options(n=args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
@@ -116,8 +116,7 @@ def cmd_generate(args) -> int:
     r = result.report
     summary = f"{r['samples']} names: {r['new']} new, {r['in_train']} in the training data, {r['unique']} unique"
     if out_dir is not None:
-        path = unique_stem(out_dir, timestamp(), (".txt",)).with_suffix(".txt")
-        atomic_write(path, "\n".join(result.names) + "\n")
+        path = write_new(out_dir, timestamp(), ".txt", "\n".join(result.names) + "\n")  # safe across processes
         summary += f"; written to {path}"
     print(summary, file=sys.stderr)
     return 0

@@ -83,7 +83,6 @@ def resolve_model(models_dir: str | Path, name: str | None, domain: str) -> Path
 # --- names ---------------------------------------------------------------------------------------------------------
 _gen_cache: dict[tuple[str, float], object] = {}
 _gen_lock = threading.Lock()
-_write_lock = threading.Lock()
 
 
 def load_names_model(path: Path):
@@ -112,7 +111,7 @@ def generate_names(models_dir: str | Path, model: str, n: int = 10, temperature:
                    suffix: str = "", novel_only: bool = False, seed: int | None = None,
                    out_dir: str | Path | None = None) -> NamesResult:
     """Names from a listed model; writes them to a new .txt in out_dir (if given) as `names generate` does."""
-    from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
+    from app.core.outputs import ensure_dir, timestamp, write_new
     from app.names.generator import make_options
 
     n = _whole("count", n, 1, MAX_NAMES)
@@ -125,9 +124,7 @@ def generate_names(models_dir: str | Path, model: str, n: int = 10, temperature:
     txt = None
     if out_dir is not None:
         folder = ensure_dir(out_dir)
-        with _write_lock:  # pick the name and write it before another request can pick the same name
-            txt = unique_stem(folder, timestamp(), (".txt",)).with_suffix(".txt")
-            atomic_write(txt, "\n".join(result.names) + "\n")
+        txt = write_new(folder, timestamp(), ".txt", "\n".join(result.names) + "\n")  # atomic name reservation
     return NamesResult(result.names, [name not in train for name in result.names], result.report, txt)
 
 
