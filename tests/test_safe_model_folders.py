@@ -3,7 +3,6 @@ only with --force, checks before training, and a crash at any step of a save lea
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

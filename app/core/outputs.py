@@ -134,6 +134,15 @@ def replace_folder(new: Path, dest: Path) -> None:
         os.rename(new, dest)
 
 
+def rename_new(src: str | Path, dest: str | Path) -> None:
+    """Rename `src` to `dest` only if nothing is at `dest` (FileExistsError otherwise), atomically where the
+    system can (renameat2 RENAME_NOREPLACE); elsewhere a check just before the rename."""
+    if not _renameat2(Path(src), Path(dest), RENAME_NOREPLACE):
+        if os.path.lexists(dest):
+            raise FileExistsError(errno.EEXIST, "exists", str(dest))
+        os.rename(src, dest)
+
+
 def recover_folder(dest: str | Path) -> None:
     """Clean what crashed writers of `dest` left beside it; if `dest` itself is missing because a crash came
     between the two renames of the non-Linux replacement, move the old version back."""

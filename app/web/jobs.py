@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from app.errors import AppError, DataError, OptionError
-from app.core.outputs import new_folder
+from app.core.outputs import new_folder, rename_new
 from app.web.uploads import UploadLimits, collect_uploads, midi_extent, sanitize_model_name
 
 EVENT_PREFIX = "@@job "
@@ -400,11 +400,12 @@ def train_job(spec: dict) -> dict:
     try:
         card = train_music(data, staging, model_cfg, train_cfg, tx=DEFAULT_TX, from_model=spec.get("base"),
                            progress=False, baselines=False, hooks=[EpochHook(on_epoch)])
-        if final.exists():
-            raise OptionError(f"a model named {spec['name']!r} appeared while training; the new model was not "
-                              f"saved — choose another name")
         _rename_card(staging, spec["name"])
-        os.replace(staging, final)
+        try:
+            rename_new(staging, final)  # never over a model that appeared meanwhile
+        except FileExistsError:
+            raise OptionError(f"a model named {spec['name']!r} appeared while training; the new model was not "
+                              f"saved — choose another name") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result = {"model": str(final), "epochs_done": card.get("epochs_done"), "best_epoch": card.get("best_epoch"),
