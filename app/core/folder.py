@@ -3,7 +3,9 @@
 `config.json` holds {"format", "domain", "model", "train", "codec"}; `card.json` holds data hash, sizes, metrics and
 date. Loading needs nothing outside the folder. The numpy path reads weights.npz (exported from model.keras when
 saved; a test proves they agree) so generation never imports TensorFlow. Saving writes to a temporary folder and
-renames it into place, so an interrupted save never leaves a half-written model.
+swaps it into place in one step, so an interrupted save never leaves a half-written model (or none at all).
+Training checks its destination first (`check_model_destination`): only a new name, an empty folder or, with
+--force, one of our model folders.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,10 @@ class ModelFolder:
 def load_model_folder(path: str | Path, domain: str | None = None) -> ModelFolder:
     p = Path(path)
     if not p.is_dir():
+        from app.core.outputs import recover_folder
+
+        recover_folder(p)  # a crash in the middle of a (non-Linux) replacement: put the old version back
+    if not p.is_dir():
         example = {"names": "models/dinos", "music": "models/folk"}.get(domain or "", "models/dinos")
         raise ModelFolderError(f"model folder {str(p)!r} does not exist; train one with `python -m app "
                                f"{domain or 'names'} train` or pass an existing folder (e.g. {example})")
@@ -226,36 +231,83 @@ def check_vocab(vocab: Vocabulary, where: Path | str) -> None:
                                    f"{', '.join(map(repr, bad[:5]))}; the folder is damaged or was edited by hand")
 
 
+def is_model_folder(path: str | Path) -> bool:
+    """True when `path` is a folder whose config.json is one of ours (a JSON object with format and domain)."""
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "format" in config and config.get("domain") in ("names", "music")
+
+
+def check_model_destination(out: str | Path, *, force: bool = False, option: str = "--out") -> Path:
+    """Check, before any training, that a model may be written at `out`; returns it as a Path.
+
+    Allowed: a new name, an empty folder, or (with force) one of our model folders. Refused: an empty name, a
+    file, and a folder holding anything else (it is never replaced, even with force). Leftovers of a crashed
+    save beside `out` are cleaned first (app.core.outputs.recover_folder).
+    """
+    from app.core.outputs import recover_folder
+
+    if not str(out).strip():
+        raise OptionError(f"{option} is empty; give the model folder to write, e.g. {option} models/mymodel")
+    p = Path(out)
+    recover_folder(p)
+    if not os.path.lexists(p):
+        return p
+    if not p.is_dir():
+        raise OptionError(f"{option} {str(p)!r} is a file, not a model folder; choose a new folder name")
+    entries = sorted(os.listdir(p))
+    if not entries:
+        return p
+    if not is_model_folder(p):
+        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+        raise OptionError(f"{option} {str(p)!r} already holds files that are not a model folder ({shown}); it is "
+                          f"never replaced: choose a new folder name or an empty folder")
+    if not force:
+        try:
+            config = json.loads((p / "config.json").read_text(encoding="utf-8"))
+            m = config.get("model", {})
+            what = (f"a {config.get('domain')} model ({m.get('cell', '?')}, {m.get('units', '?')} units, "
+                    f"{m.get('layers', '?')} layer(s))")
+        except (OSError, ValueError, AttributeError):
+            what = "a model folder"
+        raise OptionError(f"{option} {str(p)!r} is already {what}; pass --force to replace it with the new "
+                          f"model (the old one stays until the new one is complete), or choose another {option}")
+    return p
+
+
 def save_model_folder(path: str | Path, *, keras_model, weights: dict[str, np.ndarray], vocab: Vocabulary,
                       config: dict[str, Any], card: dict[str, Any],
                       extra_files: dict[str, str | bytes] | None = None) -> Path:
-    """Write the folder atomically (temporary sibling, then rename over any previous version)."""
+    """Write the folder atomically: into a temporary sibling `.NAME.tmp-PID-*`, then swapped with any previous
+    version in one step (app.core.outputs.replace_folder), so `path` always holds one complete model.
+
+    Refuses (OutputError) to replace a non-empty folder that is not a model folder.
+    """
+    from app.core.outputs import recover_folder, replace_folder, temp_sibling
+
     dest = Path(path)
+    recover_folder(dest)
+    if dest.is_dir() and os.listdir(dest) and not is_model_folder(dest):
+        raise OutputError(f"{str(dest)!r} holds files that are not a model folder; not replacing it")
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-        tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is meant to be shared like any other
+        tmp = temp_sibling(dest)
     except OSError as exc:
         raise OutputError(f"cannot write model folder {str(dest)!r}: {exc.strerror}") from None
     try:
         keras_model.save(tmp / "model.keras")
         np.savez(tmp / "weights.npz", **weights)
         vocab.save(tmp / "vocab.json")
-        (tmp / "config.json").write_text(json.dumps({"format": FORMAT_VERSION, **config}, indent=1) + "\n")
-        (tmp / "card.json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
         for name, data in (extra_files or {}).items():
             target = tmp / name
             if isinstance(data, bytes):
                 target.write_bytes(data)
             else:
                 target.write_text(data, encoding="utf-8")
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            dest.rename(old)
-            tmp.rename(dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(dest)
+        (tmp / "card.json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+        (tmp / "config.json").write_text(json.dumps({"format": FORMAT_VERSION, **config}, indent=1) + "\n")
+        replace_folder(tmp, dest)
     except OSError as exc:
         raise OutputError(f"cannot write model folder {str(dest)!r}: {exc}") from None
     finally:

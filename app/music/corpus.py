@@ -1,11 +1,16 @@
 """Melody corpus: build (sources -> encoded pieces, cached, with a report) and load (for training).
 
 Folder layout of a corpus `OUT` (e.g. data/corpora/default):
-    corpus.npz     the encoded corpus (all arrays + JSON metadata); written last, by rename, so it is complete
+    corpus.npz     the encoded corpus (all arrays + JSON metadata)
     report.json    what was read, kept and skipped and why, token counts, vocabulary usage, split sizes, hashes
     vocab.json     the melody vocabulary (app.core.vocab.Vocabulary, kind "melody")
     cache/files/   one JSON per source file: its extraction result, keyed by a hash of the file's bytes, the
                    extraction config and BUILD_VERSION
+
+Writing: corpus.npz, report.json and vocab.json are written into a new hidden sibling folder `.OUT.tmp-PID-*`, the
+file cache is moved into it, and it is swapped with OUT in one step (app.core.outputs.replace_folder), so a reader
+always sees the three files of one build together; a crash leaves OUT as it was and the next build removes the
+leftovers. OUT may hold only these entries: a folder with anything else is refused before any work.
 
 Caching: a build first hashes every source file. If `corpus.npz` was built from exactly these contents with the
 same options it is reused untouched (the "cached" build: no parsing at all). Otherwise files whose per-file cache
@@ -38,7 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from app.core.config import check_range, from_dict, to_dict
-from app.core.outputs import atomic_write, ensure_dir, file_mode
+from app.core.outputs import atomic_write, ensure_dir, file_mode, recover_folder, replace_folder, temp_sibling
 from app.core.vocab import Vocabulary
 from app.errors import DataError, ModelFolderError
 from app.music.codec import MelodyCodec, window_ids
@@ -52,6 +57,28 @@ SPLIT_VERSION = "families-24"  # in the build key: a new split rule re-splits wi
 FAMILY_RUN = 24  # shared consecutive intervals that make two pieces one tune family (measured: families of <= 5)
 CORPUS_FILE = "corpus.npz"
 DEFAULT_OUT = "data/corpora/default"
+CORPUS_ENTRIES = (CORPUS_FILE, "report.json", "vocab.json", "cache")  # all a corpus folder may hold
+
+
+def check_corpus_destination(out: str | Path) -> Path:
+    """Check, before any work, that a corpus may be written at `out`: a new name, an empty folder or a corpus
+    folder (only CORPUS_ENTRIES). Leftovers of a crashed build beside it are cleaned first."""
+    from app.errors import OptionError
+
+    if not str(out).strip():
+        raise OptionError("--out is empty; give the corpus folder to write, e.g. --out data/corpora/mytunes")
+    p = Path(out)
+    recover_folder(p)
+    if not os.path.lexists(p):
+        return p
+    if not p.is_dir():
+        raise OptionError(f"--out {str(p)!r} is a file, not a corpus folder; choose a new folder name")
+    other = sorted(n for n in os.listdir(p) if n not in CORPUS_ENTRIES)
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        raise OptionError(f"--out {str(p)!r} holds files that are not part of a corpus ({shown}); a build replaces "
+                          f"the whole folder, so choose a new folder name or an empty folder")
+    return p
 
 
 # --- per-file work (runs in worker processes) ----------------------------------------------------------------------
@@ -262,8 +289,8 @@ def build_corpus(sources: Sequence[str] = DEFAULT_SOURCES, out: str | Path = DEF
     jobs = jobs or os.cpu_count() or 1
     check_range("jobs", jobs, 1, 256)
     sources = list(sources)
+    out = check_corpus_destination(out)
     files, find_skips = find_files(sources)
-    out = Path(out)
     cfg_json = json.dumps(to_dict(config), sort_keys=True)
 
     digests = [_file_digest(f.path) for f in files]
@@ -309,11 +336,8 @@ def build_corpus(sources: Sequence[str] = DEFAULT_SOURCES, out: str | Path = DEF
     if report["pieces"]["kept"] == 0:
         raise DataError(_skip_message(report["skipped"]["items"], len(files), sources))
 
-    ensure_dir(out)
     vocab = MelodyCodec(config.min_pitch, config.max_pitch).vocab
-    atomic_write(out / "vocab.json", json.dumps(vocab.to_json(), indent=1))
-    atomic_write(out / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    _save_npz(corpus_file, arrays, meta, report)
+    _write_version(out, vocab, report, arrays, meta)
     if use_cache:
         _prune(cache_dir, {f"{k}.json" for k in file_keys})
     return BuildResult(report, out, False, time.perf_counter() - t0, parsed_files=len(todo))
@@ -507,6 +531,23 @@ def _metre_report(pieces: list[dict], spq: int) -> dict:
     order = lambda c: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))  # noqa: E731
     return {"pieces_by_first_metre": order(first), "steps_by_metre": order(steps),
             "pieces_with_metre_changes": changing}
+
+
+def _write_version(out: Path, vocab: Vocabulary, report: dict, arrays: dict, meta: dict) -> None:
+    """Write the build into a new sibling folder, move the file cache into it, swap it with `out` (one step)."""
+    tmp = temp_sibling(out)
+    try:
+        atomic_write(tmp / "vocab.json", json.dumps(vocab.to_json(), indent=1))
+        atomic_write(tmp / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        _save_npz(tmp / CORPUS_FILE, arrays, meta, report)
+        if (out / "cache").is_dir():
+            os.rename(out / "cache", tmp / "cache")  # a crash from here on costs the cache only
+        replace_folder(tmp, out)
+    finally:
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _save_npz(path: Path, arrays: dict, meta: dict, report: dict) -> None:

@@ -7,6 +7,9 @@ and tqdm are imported only when the command runs, so `python -m app --help` stay
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
+from typing import Sequence
 
 DEFAULT_SOURCES = ("music21:oneills1850", "music21:airdsAirs", "music21:ryansMammoth")  # = sources.DEFAULT_SOURCES
 
@@ -25,7 +28,9 @@ def register(sub) -> None:
     p.add_argument("--source", action="append", metavar="SRC",
                    help="folder (recursive), music file, or music21:COLLECTION; repeat for several "
                         f"(default: {' '.join(DEFAULT_SOURCES)})")
-    p.add_argument("--out", default="data/corpora/default", help="corpus folder to write")
+    p.add_argument("--out", default=None,
+                   help="corpus folder to write (default: data/corpora/default for the default sources, else "
+                        "data/corpora/<source name>)")
     p.add_argument("--steps-per-quarter", type=int, default=4, help="grid steps per quarter note")
     p.add_argument("--min-pitch", type=int, default=48, help="lowest MIDI pitch kept")
     p.add_argument("--max-pitch", type=int, default=96, help="highest MIDI pitch kept")
@@ -48,6 +53,37 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+CORPORA = "data/corpora"
+DEFAULT_OUT = CORPORA + "/default"
+
+
+def _source_name(src: str) -> str:
+    """music21:bach -> bach, path/to/tunes/ -> tunes, a/b/jig.abc -> jig."""
+    name = src.split(":", 1)[1] if src.startswith("music21:") else Path(src.rstrip("/\\") or ".").resolve().name
+    name = Path(name).stem if "." in name else name
+    return re.sub(r"[^A-Za-z0-9_+-]+", "-", name).strip("-.") or "corpus"
+
+
+def default_out(sources: Sequence[str] | None) -> str:
+    """Where a build goes without --out: the shipped default corpus only for the default sources, otherwise a
+    folder named after the sources (so a user's corpus never overwrites data/corpora/default)."""
+    if not sources or tuple(sources) == DEFAULT_SOURCES:
+        return DEFAULT_OUT
+    name = "+".join(dict.fromkeys(_source_name(s) for s in sources))
+    return f"{CORPORA}/{name[:60].rstrip('+-') or 'corpus'}"
+
+
+def check_out(out: str, sources: Sequence[str] | None) -> str:
+    """Only the default sources are built into the default corpus folder (its report.json is in git)."""
+    from app.errors import OptionError
+
+    if sources and tuple(sources) != DEFAULT_SOURCES and str(out).strip() and \
+            Path(out).resolve() == Path(DEFAULT_OUT).resolve():
+        raise OptionError(f"--out {out} is the default corpus, built only from the default sources; choose "
+                          f"another folder, e.g. --out {default_out(sources)}")
+    return out
+
+
 def run(args) -> int:
     from app.music.corpus import build_corpus, format_summary
     from app.music.melody import ExtractConfig
@@ -56,7 +92,8 @@ def run(args) -> int:
                            max_pitch=args.max_pitch, out_of_range=args.out_of_range, transpose=args.transpose,
                            augment=args.augment, min_notes=args.min_notes, split_silence=args.split_silence,
                            melody_track=args.melody_track)
-    result = build_corpus(args.source or DEFAULT_SOURCES, args.out, config, val_fraction=args.val_fraction,
+    out = check_out(default_out(args.source) if args.out is None else args.out, args.source)
+    result = build_corpus(args.source or DEFAULT_SOURCES, out, config, val_fraction=args.val_fraction,
                           seed=args.seed, jobs=args.jobs, progress=not args.quiet, use_cache=not args.no_cache)
     print(format_summary(result))
     return 0

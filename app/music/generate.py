@@ -14,7 +14,9 @@ Length: `steps` (grid steps) or `bars` (bars of the model's time signature; defa
 app.music.sampler.MAX_STEPS steps of new music.
 
 Files (`write_melodies`): <out_dir>/<timestamp>_<k>.mid, .wav, .png for k = 1..n; if any of the three exists the
-stem gets a -2, -3 ... suffix, so nothing is ever overwritten.
+stem gets a -2, -3 ... suffix, so nothing is ever overwritten. Stems are reserved atomically
+(app.core.outputs.OutputSet, safe across processes) and a melody's files are written under temporary names and
+published together: after a crash a melody has all its files or none (the next run removes the leftovers).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from app.core.folder import ModelFolder, load_model_folder
-from app.core.outputs import ensure_dir, timestamp, unique_stem
+from app.core.outputs import OutputSet, ensure_dir, timestamp
 from app.core.paths import default_model
 from app.core.sampling import SamplingOptions
 from app.errors import DataError, OptionError
@@ -241,41 +243,52 @@ def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DE
                             "temperature or more bars")
     folder = ensure_dir(out_dir)
     stamp = timestamp()
-    suffixes = (".mid", ".wav", ".png")
-    results, renders = [], []
+    suffixes = (".mid",) + ((".wav",) if wav else ()) + ((".png",) if png else ())
+    results, renders, sets = [], [], []
     tools = None
     if wav and synth != "builtin":
         from app.music.synth import fluidsynth_available
 
         tools = fluidsynth_available()
-    # 1. every .mid, starting the FluidSynth renders in the background (a few at a time)
-    for k, m in enumerate(melodies, start=1):
-        stem = unique_stem(folder, f"{stamp}_{k}", suffixes)
-        mid = write_midi(m, stem.with_name(stem.name + ".mid"))
-        info = {"mid": str(mid), "steps": int(len(m.ids)), "primer_steps": m.primer_steps,
-                "notes": len(m.notes()), "ids": [int(i) for i in m.ids]}
-        if wav:
-            info["wav"] = str(stem.with_name(stem.name + ".wav"))
-        results.append((info, stem, m))
-    if tools:
-        from app.music.synth import FluidRender
+    try:
+        # 1. every .mid, starting the FluidSynth renders in the background (a few at a time)
+        for k, m in enumerate(melodies, start=1):
+            out = OutputSet.reserve(folder, f"{stamp}_{k}", suffixes)
+            sets.append(out)
+            write_midi(m, out.temp(".mid"))
+            info = {"mid": str(out.path(".mid")), "steps": int(len(m.ids)), "primer_steps": m.primer_steps,
+                    "notes": len(m.notes()), "ids": [int(i) for i in m.ids]}
+            if wav:
+                info["wav"] = str(out.path(".wav"))
+            results.append((info, out, m))
+        if tools:
+            from app.music.synth import FluidRender
 
-        renders = [FluidRender(info["mid"], info["wav"], tools) if k < MAX_PARALLEL_RENDERS else None
-                   for k, (info, _, _) in enumerate(results)]
-    # 2. piano rolls while FluidSynth works
-    if png:
-        for k, (info, stem, m) in enumerate(results, start=1):
-            info["png"] = str(write_png(m, stem.with_name(stem.name + ".png"),
-                                        title=f"{title} #{k}  ({info['notes']} notes, {m.qpm:g} qpm)"))
-    # 3. WAVs: finish the renders; any that failed or were silent (or were not started) use write_wav
-    if wav:
-        for k, (info, _, m) in enumerate(results):
-            tried = bool(renders) and renders[k] is not None
-            if tried and renders[k].finish():
-                info["synth"] = "fluidsynth"
-                continue
-            engine = "builtin" if tried or not tools else synth
-            info["synth"] = write_wav(m, info["wav"], info["mid"], synth=engine)
+            renders = [FluidRender(out.temp(".mid"), out.temp(".wav"), tools) if k < MAX_PARALLEL_RENDERS else None
+                       for k, (_, out, _) in enumerate(results)]
+        # 2. piano rolls while FluidSynth works
+        if png:
+            for k, (info, out, m) in enumerate(results, start=1):
+                write_png(m, out.temp(".png"), title=f"{title} #{k}  ({info['notes']} notes, {m.qpm:g} qpm)")
+                info["png"] = str(out.path(".png"))
+        # 3. WAVs: finish the renders; any that failed or were silent (or were not started) use write_wav
+        if wav:
+            for k, (info, out, m) in enumerate(results):
+                tried = bool(renders) and renders[k] is not None
+                if tried and renders[k].finish():
+                    info["synth"] = "fluidsynth"
+                    continue
+                engine = "builtin" if tried or not tools else synth
+                info["synth"] = write_wav(m, out.temp(".wav"), out.temp(".mid"), synth=engine)
+        # 4. each melody's files appear together
+        for _, out, _ in results:
+            out.publish()
+    finally:
+        for r in renders:
+            if r is not None:
+                r.stop()
+        for out in sets:
+            out.discard()  # a no-op for published sets
     return [info for info, _, _ in results]
 
 

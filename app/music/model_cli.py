@@ -22,6 +22,7 @@ def register(sub) -> None:
     t = sub.add_parser("train", help="train (or --resume, or fine-tune --from) a melody model on a corpus")
     t.add_argument("--corpus", help="corpus folder (default: the default corpus, built on first use)")
     t.add_argument("--out", required=True, help="model folder to write, e.g. models/mytunes")
+    t.add_argument("--force", action="store_true", help="replace --out if it is an existing model folder")
     t.add_argument("--from", dest="from_model", metavar="MODEL",
                    help="fine-tune this model folder (e.g. models/folk); its vocabulary must cover the corpus")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run saved in --out")
@@ -73,7 +74,9 @@ def cmd_train(args) -> int:
     model_base, train_base = PRESETS[args.preset]
     model_cfg, train_cfg = from_args(ModelConfig, args, model_base), from_args(TrainConfig, args, train_base)
     args.corpus = corpus_for(args.corpus, progress=not args.quiet)
-    out = Path(args.out)
+    from app.core.folder import check_model_destination
+
+    out = Path(args.out) if args.resume else check_model_destination(args.out, force=args.force)  # before any work
     data = load_music_data(args.corpus)
     log_dir = args.logdir or str(Path("runs") / "music" / out.name)
     what = f"fine-tuning {args.from_model}" if args.from_model else ("resuming" if args.resume else "training")
@@ -81,7 +84,7 @@ def cmd_train(args) -> int:
           file=sys.stderr)
     card = train_music(data, out, model_cfg, train_cfg, tx=args.tx or DEFAULT_TX, resume=args.resume,
                        from_model=args.from_model, log_dir=log_dir, progress=not args.quiet,
-                       baselines=not args.no_baselines)
+                       baselines=not args.no_baselines, force=args.force)
     v = card["metrics"]["validation"]
     print(f"saved {out}: {card['epochs_done']} epochs (best {card['best_epoch']}), {card['train_seconds']} s; "
           f"validation {v['nll_nats_per_step']:.4f} nats/step, perplexity {v['perplexity']:.3f}, "

@@ -46,7 +46,7 @@ import numpy as np
 
 from app.core.folder import card_data, update_card as update_card_file
 from app.core.logreg import fit_logreg, separability
-from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
+from app.core.outputs import atomic_write, ensure_dir, new_folder, timestamp
 from app.errors import DataError, OptionError
 from app.music.copying import TrainingIndex
 from app.music.generate import MelodyGenerator
@@ -697,8 +697,7 @@ def run_report(model: str | Path | None = None, corpus: str | Path | None = None
     m = MelodyGenerator.load(model)
     c = load_corpus(corpus_for(corpus, m.card, progress=progress))
     report, samples = build_report(m, c, n, temperatures, seed, progress=progress)
-    folder = unique_stem(base, f"{timestamp()}-music", ("",))
-    folder.mkdir()
+    folder = new_folder(base, f"{timestamp()}-music")  # atomic: never a folder another run also took
     write_plots(report, samples, folder)
     write_examples(report, samples, m, folder)
     atomic_write(folder / "report.json", json.dumps(report, indent=1))

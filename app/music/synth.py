@@ -93,8 +93,33 @@ def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
 
 
+def child_process_options() -> dict:
+    """Popen keyword arguments for helper processes that must not outlive us: on Linux the child asks the kernel
+    (prctl PR_SET_PDEATHSIG) for SIGKILL when the process that started it dies, so a `kill -9` of a generation
+    leaves no FluidSynth behind. prctl is looked up here, in the parent: the child (between fork and exec) only
+    calls it, taking no import or allocation lock another thread might hold."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return {}
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return {}
+    PR_SET_PDEATHSIG, sig = 1, int(signal.SIGKILL)
+    return {"preexec_fn": lambda: prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)}
+
+
+RENDER_TIMEOUT_S = 60.0  # a FluidSynth render that takes longer is killed and our synthesiser used instead
+
+
 class FluidRender:
-    """One FluidSynth render running in the background: start it, do other work, then `finish()`."""
+    """One FluidSynth render running in the background: start it, do other work, then `finish()` (or `stop()`).
+
+    The FluidSynth process dies with ours (child_process_options) and is killed after RENDER_TIMEOUT_S."""
 
     def __init__(self, midi_path: str | Path, wav_path: str | Path, tools: tuple[str, str],
                  sample_rate: int = 44100):
@@ -105,11 +130,20 @@ class FluidRender:
         try:
             self.proc = subprocess.Popen([binary, "-ni", "-q", "-g", "0.8", "-r", str(sample_rate), "-T", "wav",
                                           "-F", self.tmp, sf2, str(midi_path)], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         **child_process_options())
         except OSError:
             self.proc = None
 
-    def finish(self, timeout: float = 60.0) -> bool:
+    def stop(self) -> None:
+        """Kill the render if it still runs, and remove its temporary file."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+    def finish(self, timeout: float = RENDER_TIMEOUT_S) -> bool:
         """Wait; True if a non-silent WAV is now at wav_path (moved there atomically)."""
         try:
             if self.proc is None or self.proc.wait(timeout=timeout) != 0 or os.path.getsize(self.tmp) <= 44:
@@ -121,16 +155,13 @@ class FluidRender:
             os.replace(self.tmp, self.wav_path)
             return True
         except (OSError, subprocess.SubprocessError, DataError, wave.Error, EOFError):
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.kill()
             return False
         finally:
-            if os.path.exists(self.tmp):
-                os.unlink(self.tmp)
+            self.stop()
 
 
 def render_fluidsynth(midi_path: str | Path, wav_path: str | Path, tools: tuple[str, str],
-                      sample_rate: int = 44100, timeout: float = 60.0) -> bool:
+                      sample_rate: int = 44100, timeout: float = RENDER_TIMEOUT_S) -> bool:
     """Render with FluidSynth into wav_path (atomically). True if it produced a non-silent WAV."""
     return FluidRender(midi_path, wav_path, tools, sample_rate).finish(timeout)
 

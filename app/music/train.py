@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from app.core.folder import card_data, load_model_folder, make_card, save_model_folder
+from app.core.folder import card_data, check_model_destination, load_model_folder, make_card, save_model_folder
 from app.core.modelconfig import ModelConfig, TrainConfig
 from app.core.vocab import Vocabulary
 from app.errors import DataError, ModelFolderError, OptionError
@@ -153,11 +153,14 @@ def _card(out: Path, data: MusicData, model_cfg, train_cfg, tx, history, status,
 def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAULT_MODEL,
                 train_cfg: TrainConfig = DEFAULT_TRAIN, *, tx: int = DEFAULT_TX, resume: bool = False,
                 from_model: str | Path | None = None, log_dir: str | Path | None = None, progress: bool = True,
-                baselines: bool = True, hooks: Sequence = ()) -> dict:
-    """Train (or resume, or fine-tune `from_model`) on `data`, checkpointing `out` each epoch. Returns the card."""
-    out = Path(out)
+                baselines: bool = True, hooks: Sequence = (), force: bool = False) -> dict:
+    """Train (or resume, or fine-tune `from_model`) on `data`, checkpointing `out` each epoch. Returns the card.
+
+    Unless resuming, `out` is checked first (app.core.folder.check_model_destination): an existing model folder
+    is replaced only with `force`, a folder holding anything else never."""
     if resume and from_model is not None:
         raise OptionError("use either --resume (continue an interrupted run in --out) or --from (fine-tune)")
+    out = Path(out) if resume else check_model_destination(out, force=force)
     vocab, train_p, val_p = data.vocab, list(data.train), list(data.val)
     if not train_p:
         raise DataError("the corpus has no training pieces")

@@ -29,6 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "large (app/names/train.py); the flags below override single settings")
     for i, cls in enumerate((ModelConfig, TrainConfig)):
         add_dataclass_args(t, cls, defaults=PRESETS["small"][i], default_label="preset small")
+    t.add_argument("--force", action="store_true", help="replace --out if it is an existing model folder")
     t.add_argument("--keep-case", action="store_true", help="do not lower-case the names")
     t.add_argument("--logdir", help="TensorBoard log folder (default runs/<model name>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -68,12 +69,14 @@ def cmd_train(args) -> int:
     n_names = len(read_names(args.data, lowercase=not args.keep_case))
     preset, model_base, train_base = resolve_configs(n_names, args.preset)
     model_cfg, train_cfg = from_args(ModelConfig, args, model_base), from_args(TrainConfig, args, train_base)
-    out = Path(args.out)
+    from app.core.folder import check_model_destination
+
+    out = check_model_destination(args.out, force=args.force)  # before any work
     log_dir = args.logdir or str(Path("runs") / out.name)
     print(f"training {out} on {args.data} ({n_names} names, preset {preset}): {model_cfg}, {train_cfg}",
           file=sys.stderr)
     card = train_names_model(args.data, out, model_cfg, train_cfg, preset=preset, lowercase=not args.keep_case,
-                             log_dir=log_dir, progress=not args.quiet)
+                             log_dir=log_dir, progress=not args.quiet, force=args.force)
     m = card["metrics"]
     print(f"saved {out}: {card['data']['train_names']} train / {card['data']['val_names']} validation names, "
           f"{card['epochs_done']} epochs (best {card['best_epoch']}), {card['train_seconds']} s; validation "

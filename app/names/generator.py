@@ -189,11 +189,9 @@ def make_options(n: int = 10, temperature: float = 1.0, **kwargs) -> GenerateOpt
 
 def write_names(names: list[str], out_dir: str | Path) -> Path:
     """Write the names, one per line, to a new <out_dir>/<timestamp>.txt (never overwriting); returns its path."""
-    from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
+    from app.core.outputs import ensure_dir, timestamp, write_new
 
-    path = unique_stem(ensure_dir(out_dir), timestamp(), (".txt",)).with_suffix(".txt")
-    atomic_write(path, "\n".join(names) + "\n")
-    return path
+    return write_new(ensure_dir(out_dir), timestamp(), ".txt", "\n".join(names) + "\n")  # safe across processes
 
 
 def _read_list(path: Path) -> list[str]:

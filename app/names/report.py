@@ -15,7 +15,7 @@ import numpy as np
 
 from app.core.folder import update_card as update_card_file
 from app.core.metrics import js_divergence
-from app.core.outputs import atomic_write, ensure_dir, timestamp, unique_stem
+from app.core.outputs import atomic_write, ensure_dir, new_folder, timestamp
 from app.errors import OptionError
 from app.names.evaluate import heldout_nll
 from app.names.generator import NameGenerator, make_options
@@ -143,8 +143,7 @@ def run_report(model: str | Path | None, n: int = 1000, temperatures: Sequence[f
     base = ensure_dir(out_dir)
     gen = NameGenerator.load(model)
     report, samples = build_report(gen, n, temperatures, seed)
-    folder = unique_stem(base, f"{timestamp()}-names", ("",))
-    folder.mkdir()
+    folder = new_folder(base, f"{timestamp()}-names")  # atomic: never a folder another run also took
     write_plots(report, samples, gen, folder)
     atomic_write(folder / "report.json", json.dumps(report, indent=1))
     atomic_write(folder / "report.md", to_markdown(report))

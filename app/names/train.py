@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.folder import file_sha256, make_card, save_model_folder
+from app.core.folder import check_model_destination, file_sha256, make_card, save_model_folder
 from app.core.metrics import masked_nll, nll_summary
 from app.core.modelconfig import ModelConfig, TrainConfig
 from app.names.codec import NameCodec, read_names, split_names
@@ -55,12 +55,16 @@ def resolve_configs(n_names: int, preset: str | None = None, model_cfg: ModelCon
 
 def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig | None = None,
                       train_cfg: TrainConfig | None = None, *, preset: str | None = None, lowercase: bool = True,
-                      log_dir: str | Path | None = None, progress: bool = True) -> dict:
+                      log_dir: str | Path | None = None, progress: bool = True,
+                      force: bool = False) -> dict:
     """Read `data`, split by `train_cfg.seed`, train, evaluate on validation, save the folder at `out`.
 
     Configs not given come from `preset` (default: picked from the number of distinct names, `preset_for`).
+    `out` is checked before anything else (app.core.folder.check_model_destination): an existing model folder
+    is replaced only with `force`, and a folder holding anything else never.
     Returns the model card (also written as card.json). NLL figures are nats per character, end-of-name counted.
     """
+    out = check_model_destination(out, force=force)
     names = read_names(data, lowercase=lowercase)
     preset, model_cfg, train_cfg = resolve_configs(len(names), preset, model_cfg, train_cfg)
     train_names, val_names = split_names(names, train_cfg.val_fraction, train_cfg.seed)

@@ -151,7 +151,7 @@ def cmd_addition(args) -> int:
 def cmd_count(args) -> int:
     import numpy as np
 
-    from app.core.outputs import ensure_dir, timestamp, unique_stem
+    from app.core.outputs import OutputSet, ensure_dir, timestamp
     from app.reference import count_ones
 
     check_range("--iterations", args.iterations, 1, 100000)
@@ -172,8 +172,12 @@ def cmd_count(args) -> int:
     out_y = count_ones.forward_states(test, *path[-1])[0, -1]
     print(f"Target output: {int(test.sum())} vs Model output: {out_y:.2f}")
     folder = ensure_dir(args.out_dir)
-    stem = unique_stem(folder, f"count-ones-rprop-{timestamp()}", (".png",))
-    png = stem.with_name(stem.name + ".png")
-    count_ones.plot_rprop_path(X, t, path, png)
+    out = OutputSet.reserve(folder, f"count-ones-rprop-{timestamp()}", (".png",))
+    try:
+        count_ones.plot_rprop_path(X, t, path, out.temp(".png"))
+        out.publish()
+    finally:
+        out.discard()
+    png = out.path(".png")
     print(f"wrote {png}")
     return 0 if ok else 1

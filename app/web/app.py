@@ -10,8 +10,14 @@ Models are offered by folder name: every folder under the models directory whose
 tab) or "music" (Music and Retrain tabs); hidden folders (a model being trained) are not listed. A request naming
 any other model is refused, so the page cannot be used to read arbitrary paths.
 
-Outputs: <outputs>/names/<timestamp>.txt and <outputs>/music/<timestamp>-<id>/<timestamp>_<k>.{mid,wav,png}
-(one folder per request, so simultaneous requests never race for a file name).
+Outputs: every response writes into its own folder <outputs>/files/<32 random hex digits>/ (<timestamp>.txt, or
+<timestamp>_<k>.{mid,wav,png}); only <outputs>/files is served (`served_root`), so nobody can fetch another
+response's files without its random name, and job internals (<outputs>/jobs: spec.json, train.log, uploads) and
+primer work files (<outputs>/work) are never served. Gradio hands the page copies of the response's files under
+names derived from a per-server secret.
+
+Messages never show server paths (`public_message`): known folders become words ("the models folder"), any other
+absolute path its last component. Primer files are read in a bounded child process (app.web.primer).
 """
 
 from __future__ import annotations
@@ -19,13 +25,14 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
+import secrets
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.errors import AppError, ModelFolderError, OptionError
-from app.web.uploads import UploadLimits, check_midi_file
+from app.web.uploads import UploadLimits
 
 log = logging.getLogger("app.web")
 
@@ -47,6 +54,31 @@ class WebConfig:
     limits: UploadLimits = field(default_factory=UploadLimits)
     max_waiting_jobs: int = 3
     synth: str = "auto"
+
+
+# --- served files and messages ----------------------------------------------------------------------------------------
+def served_root(outputs_dir: str | Path) -> Path:
+    """The only folder under the outputs folder whose files the page may serve."""
+    return Path(outputs_dir) / "files"
+
+
+def response_folder(outputs_dir: str | Path) -> Path:
+    """A new folder for one response's files, named by 128 random bits (unguessable)."""
+    from app.core.outputs import ensure_dir, new_folder
+
+    return new_folder(ensure_dir(served_root(outputs_dir)), secrets.token_hex(16))
+
+
+_ABS_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s'\"/`]+/)+([^\s'\"/`]*)")
+
+
+def public_message(text: str, known: dict[str, str] | None = None) -> str:
+    """`text` without server paths: each `known` path (absolute or as given) becomes its word, then any other
+    absolute path becomes its last component (e.g. an upload's own file name)."""
+    for path, word in sorted((known or {}).items(), key=lambda kv: -len(kv[0])):
+        if path and path not in (".", "/"):
+            text = text.replace(path, word)
+    return _ABS_PATH.sub(lambda m: m.group(1) or "(a folder)", text)
 
 
 # --- models --------------------------------------------------------------------------------------------------------
@@ -73,9 +105,9 @@ def resolve_model(models_dir: str | Path, name: str | None, domain: str) -> Path
     available = find_models(models_dir, domain)
     if not name:
         raise ModelFolderError(f"no {domain} model chosen" + (f"; pick one of {', '.join(available)}" if available
-                                                              else f"; none found in {models_dir}"))
+                                                              else " and none is installed on this server"))
     if name not in available:
-        raise ModelFolderError(f"{domain} model {name!r} is not available in {models_dir}"
+        raise ModelFolderError(f"{domain} model {str(name)[:60]!r} is not available on this server"
                                + (f"; pick one of {', '.join(available)}" if available else ""))
     return Path(models_dir) / name
 
@@ -83,7 +115,6 @@ def resolve_model(models_dir: str | Path, name: str | None, domain: str) -> Path
 # --- names ---------------------------------------------------------------------------------------------------------
 _gen_cache: dict[tuple[str, float], object] = {}
 _gen_lock = threading.Lock()
-_write_lock = threading.Lock()
 
 
 def load_names_model(path: Path):
@@ -123,8 +154,7 @@ def generate_names(models_dir: str | Path, model: str, n: int = 10, temperature:
     train = set(gen.train_names)
     txt = None
     if out_dir is not None:
-        with _write_lock:  # pick the name and write it before another request can pick the same name
-            txt = write_names(result.names, out_dir)
+        txt = write_names(result.names, out_dir)  # atomic name reservation (app.core.outputs.write_new)
     return NamesResult(result.names, [name not in train for name in result.names], result.report, txt)
 
 
@@ -140,24 +170,36 @@ def names_html(res: NamesResult) -> str:
 # --- music ---------------------------------------------------------------------------------------------------------
 def generate_music(models_dir: str | Path, model: str, count: int = 1, bars: int = 8, temperature: float = 1.0,
                    key: str | None = None, qpm: float = 120.0, program: int = 0, seed: int | None = None,
-                   primer: str | Path | None = None, out_root: str | Path = "outputs/web/music",
-                   limits: UploadLimits = UploadLimits(), synth: str = "auto") -> list[dict]:
-    """Melodies from a listed model, each with .mid, .wav and .png, in a fresh folder under out_root."""
-    from app.core.outputs import timestamp
+                   primer: str | Path | None = None, out_root: str | Path = "outputs/web/files",
+                   limits: UploadLimits = UploadLimits(), synth: str = "auto",
+                   work_dir: str | Path | None = None) -> list[dict]:
+    """Melodies from a listed model, each with .mid, .wav and .png, in a fresh folder under out_root named by 128
+    random bits. A primer is read in a bounded child process (app.web.primer) into a clean MIDI file in
+    work_dir (default: beside out_root in "work"), removed afterwards."""
+    from app.core.outputs import ensure_dir, new_folder
     from app.music.generate import MelodyGenerator, write_melodies
 
     count = _whole("number of melodies", count, 1, MAX_MELODIES)
     bars = _whole("bars", bars, 1, MAX_WEB_BARS)
     seed = _seed(seed)
     key = None if key in (None, "", "any") else str(key).strip()
-    if primer:
-        check_midi_file(primer, limits=limits)
     path = resolve_model(models_dir, model, "music")
-    out_dir = Path(out_root) / f"{timestamp()}-{uuid.uuid4().hex[:6]}"
-    gen = MelodyGenerator.load(path)
-    melodies = gen.generate(n=count, bars=bars, temperature=float(temperature), seed=seed, key=key, qpm=float(qpm),
-                            program=int(program), primer_midi=primer or None)
-    return write_melodies(melodies, out_dir, synth=synth, title=gen.path.name)
+    clean = None
+    if primer:
+        from app.web.primer import clean_primer
+
+        work = ensure_dir(Path(work_dir) if work_dir is not None else Path(out_root).parent / "work")
+        clean = work / f"{secrets.token_hex(16)}.mid"
+        clean_primer(primer, path, clean, Path(primer).name, limits)
+    try:
+        out_dir = new_folder(ensure_dir(out_root), secrets.token_hex(16))
+        gen = MelodyGenerator.load(path)
+        melodies = gen.generate(n=count, bars=bars, temperature=float(temperature), seed=seed, key=key,
+                                qpm=float(qpm), program=int(program), primer_midi=clean)
+        return write_melodies(melodies, out_dir, synth=synth, title=gen.path.name)
+    finally:
+        if clean is not None and clean.exists():
+            clean.unlink()
 
 
 def _seed(value) -> int | None:
@@ -203,7 +245,7 @@ def job_markdown(job: dict | None) -> str:
                                                      f"accuracy {v['accuracy']:.3f}" if v else "")
                      + ". It is now in the Music tab's model list.")
     else:
-        lines.append(f"Error: {job['message']}")
+        lines.append(f"Error: {public_message(job['message'])}")
     if job["history"]:
         lines.append("| epoch | loss | validation loss |\n|---:|---:|---:|\n" + "\n".join(
             f"| {h['epoch']} | {h['loss']:.4f} | {h['val_loss']:.4f} |" for h in job["history"]))
@@ -219,7 +261,7 @@ def corpus_text(job: dict | None) -> str:
         parts.append("left out of the upload:\n" + "\n".join(f"  {n}: {r}" for n, r in job["upload_skipped"]))
     c = job.get("corpus")
     if c:
-        parts.append(c["summary"])
+        parts.append(public_message(c["summary"]))
     elif job["state"] in ("queued", "running"):
         parts.append(f"{len(job['files'])} MIDI file(s) received: {', '.join(job['files'][:20])}"
                      + (" ..." if len(job["files"]) > 20 else ""))
@@ -244,12 +286,12 @@ def _unexpected(exc: BaseException, what: str) -> str:
                                   f"details"))
 
 
-def _run_safely(what: str, fn):
-    """(result, None) or (None, status markdown for the page)."""
+def _run_safely(what: str, fn, known: dict[str, str] | None = None):
+    """(result, None) or (None, status markdown for the page); messages pass through public_message(known)."""
     try:
         return fn(), None
     except AppError as exc:
-        return None, _error_md(exc)
+        return None, _error_md(AppError(public_message(str(exc), known)))
     except Exception as exc:  # noqa: BLE001 - the page shows one line, the server log the traceback
         return None, _unexpected(exc, what)
 
@@ -263,6 +305,8 @@ def build_app(config: WebConfig | None = None, queue=None):
     cfg = config or WebConfig()
     models_dir, out = Path(cfg.models_dir), Path(cfg.outputs_dir)
     jobs = queue or TrainingQueue(models_dir, out / "jobs", limits=cfg.limits, max_waiting=cfg.max_waiting_jobs)
+    known = {str(p): word for d, word in ((models_dir, "the models folder"), (out, "the outputs folder"))
+             for p in (d, d.resolve())}
     names_models = find_models(models_dir, "names")
     music_models = find_models(models_dir, "music")
 
@@ -295,8 +339,8 @@ def build_app(config: WebConfig | None = None, queue=None):
                         n_out = gr.HTML(elem_id="names-output")
                         n_file = gr.File(label="Download (.txt)", interactive=False, elem_id="names-file")
                 if not names_models:
-                    gr.Markdown(f"No names model found in `{models_dir}`; train one with "
-                                f"`python -m app names train --out {models_dir}/mynames`.")
+                    gr.Markdown("No names model is installed on this server; train one with "
+                                "`python -m app names train --out models/mynames`.")
 
             # --- Music ---------------------------------------------------------------------------------------
             with gr.Tab("Music", id="music") as music_tab:
@@ -335,8 +379,8 @@ def build_app(config: WebConfig | None = None, queue=None):
                                 mid = gr.File(label="Download (.mid)", interactive=False, elem_id=f"music-mid-{k}")
                             slots.append((col, title, audio, image, mid))
                 if not music_models:
-                    gr.Markdown(f"No music model found in `{models_dir}`; train one with "
-                                f"`python -m app music train --out {models_dir}/mytunes` or on the Retrain tab.")
+                    gr.Markdown("No music model is installed on this server; train one with "
+                                "`python -m app music train --out models/mytunes` or on the Retrain tab.")
 
             # --- Retrain -------------------------------------------------------------------------------------
             with gr.Tab("Retrain", id="retrain"):
@@ -365,7 +409,7 @@ def build_app(config: WebConfig | None = None, queue=None):
         # --- handlers ----------------------------------------------------------------------------------------
         def on_names(model, n, temp, prefix, suffix, novel, seed):
             res, err = _run_safely("name generation", lambda: generate_names(
-                models_dir, model, n, temp, prefix, suffix, novel, seed, out / "names"))
+                models_dir, model, n, temp, prefix, suffix, novel, seed, response_folder(out)), known)
             if err:
                 return err, "", None
             return "", names_html(res), str(res.txt)
@@ -374,9 +418,10 @@ def build_app(config: WebConfig | None = None, queue=None):
                    [n_status, n_out, n_file], api_name="names", concurrency_limit=4, concurrency_id="names")
 
         def on_music(model, count, bars, temp, key, qpm, program, seed, primer):
+            primer_known = {str(primer): Path(str(primer)).name} if primer else {}
             res, err = _run_safely("music generation", lambda: generate_music(
-                models_dir, model, count, bars, temp, key, qpm, program, seed, primer, out / "music", cfg.limits,
-                cfg.synth))
+                models_dir, model, count, bars, temp, key, qpm, program, seed, primer, served_root(out), cfg.limits,
+                cfg.synth, out / "work"), {**known, **primer_known})
             updates = [err or ""]
             for k in range(MAX_MELODIES):
                 r = res[k] if res and k < len(res) else None
@@ -418,7 +463,7 @@ def build_app(config: WebConfig | None = None, queue=None):
                 return jobs.submit(paths, name, base_path, epochs, size,
                                    display_names=[Path(p).name for p in paths])
 
-            job, err = _run_safely("retraining", submit)
+            job, err = _run_safely("retraining", submit, known)
             if err:
                 return err, "", None, gr.Timer(active=False)
             snap = jobs.get(job.id)
@@ -451,5 +496,5 @@ def theme():
     return gr.themes.Default(font=system, font_mono=mono)
 
 
-__all__ = ["WebConfig", "build_app", "find_models", "resolve_model", "generate_names", "generate_music",
+__all__ = ["WebConfig", "build_app", "served_root", "response_folder", "public_message", "find_models", "resolve_model", "generate_names", "generate_music",
            "names_html", "job_markdown", "corpus_text", "theme", "CSS"]

@@ -63,7 +63,7 @@ def cmd_web(args) -> int:
     offline_environment()
     import gradio as gr  # noqa: F401  (after the environment is set)
 
-    from app.web.app import CSS, WebConfig, build_app, theme
+    from app.web.app import CSS, WebConfig, build_app, served_root, theme
 
     limits = dataclasses.replace(UploadLimits(), max_files=args.max_files,
                                  max_file_bytes=int(args.max_file_mb * MiB))
@@ -83,7 +83,7 @@ def cmd_web(args) -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,
-                    show_error=False, allowed_paths=[str(outputs)], max_file_size=limits.max_file_bytes,
+                    show_error=False, allowed_paths=[str(served_root(outputs))], max_file_size=limits.max_file_bytes,
                     footer_links=["api"], run_history=False, enable_monitoring=False, mcp_server=False,
                     ssr_mode=False, pwa=False, theme=theme(), css=CSS, quiet=False)
     except KeyboardInterrupt:

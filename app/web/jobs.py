@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from app.errors import AppError, DataError, OptionError
-from app.web.uploads import UploadLimits, collect_uploads, sanitize_model_name
+from app.core.outputs import new_folder, rename_new
+from app.web.uploads import UploadLimits, collect_uploads, midi_extent, sanitize_model_name
 
 EVENT_PREFIX = "@@job "
 MAX_EPOCHS = 100
@@ -134,10 +135,12 @@ class TrainingQueue:
             if len(self._waiting) >= self.max_waiting:
                 raise DataError(f"the training queue is full ({self.max_waiting} jobs waiting behind the running "
                                 f"one); try again when one has finished")
-            job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        upload_dir = self.work_dir / job_id / "uploads"
+        job_dir = new_folder(self.work_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")  # atomic
+        job_id = job_dir.name
+        upload_dir = job_dir / "uploads"
         try:
             got = collect_uploads(files, upload_dir, self.limits, names=display_names)
+            check_job_size(got, self.limits)
         except AppError:
             shutil.rmtree(self.work_dir / job_id, ignore_errors=True)
             raise
@@ -247,6 +250,29 @@ class TrainingQueue:
                 shutil.rmtree(job.upload_dir, ignore_errors=True)
 
 
+def check_job_size(got, limits: UploadLimits) -> None:
+    """Before a job may queue for the training slot: scan each MIDI file's events (app.web.uploads.midi_extent,
+    nothing built) and leave out files over the per-file limits; refuse the job when nothing is left or the files
+    together are longer than limits.max_job_quarters. Updates `got` (an UploadResult) in place."""
+    total, kept = 0.0, []
+    for path in got.files:
+        try:
+            extent = midi_extent(path, path.name, max_quarters=limits.max_piece_quarters, max_notes=limits.max_notes)
+        except DataError as exc:
+            got.skipped.append((path.name, str(exc).replace(repr(path.name), "").strip()))
+            path.unlink(missing_ok=True)
+            continue
+        total += extent.quarters
+        kept.append(path)
+    got.files = kept
+    if not kept:
+        raise DataError("no MIDI file of the upload can be used: " + "; ".join(f"{n}: {r}" for n, r in
+                                                                            got.skipped[:5]))
+    if total > limits.max_job_quarters:
+        raise DataError(f"the MIDI files are {total:,.0f} quarter notes long in all; a training job may use at most "
+                        f"{limits.max_job_quarters:,} (upload fewer or shorter files)")
+
+
 # --- the child process ---------------------------------------------------------------------------------------------
 _CHILDREN: set[subprocess.Popen] = set()
 
@@ -305,7 +331,7 @@ def run_in_subprocess(job: Job, job_dir: Path, models_dir: Path, on_event: Calla
     if error:
         raise DataError(error)
     if rc != 0:
-        raise DataError(f"training stopped unexpectedly (exit status {rc}); see {job_dir / 'train.log'}")
+        raise DataError(f"training stopped unexpectedly (exit status {rc}); the server's job log has the details")
 
 
 def emit(event: str, **fields) -> None:
@@ -374,11 +400,12 @@ def train_job(spec: dict) -> dict:
     try:
         card = train_music(data, staging, model_cfg, train_cfg, tx=DEFAULT_TX, from_model=spec.get("base"),
                            progress=False, baselines=False, hooks=[EpochHook(on_epoch)])
-        if final.exists():
-            raise OptionError(f"a model named {spec['name']!r} appeared while training; the new model was not "
-                              f"saved — choose another name")
         _rename_card(staging, spec["name"])
-        os.replace(staging, final)
+        try:
+            rename_new(staging, final)  # never over a model that appeared meanwhile
+        except FileExistsError:
+            raise OptionError(f"a model named {spec['name']!r} appeared while training; the new model was not "
+                              f"saved — choose another name") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result = {"model": str(final), "epochs_done": card.get("epochs_done"), "best_epoch": card.get("best_epoch"),

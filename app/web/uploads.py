@@ -6,6 +6,12 @@ Defaults (UploadLimits(); `python -m app web --max-files/--max-file-mb` change t
     max_total_bytes    50 MiB per upload, all files together
     max_zip_entries    200 MIDI entries in one zip
     max_unzipped_bytes 100 MiB unpacked from all zips of one upload (zip bombs stop here)
+    max_piece_quarters 4096 quarter notes per MIDI file (16,384 steps at 4 per quarter), from its last note event
+    max_notes          20,000 notes per MIDI file (and at most 10 times as many events of any kind)
+    max_job_quarters   100,000 quarter notes in all the files of one retraining job
+
+The last three are checked by `midi_extent`, a scan of the file's events that builds nothing (linear in its
+bytes), before any file is read for real: a 101-byte file with one note 10 million ticks long is refused at once.
 
 Only MIDI is accepted: a file must be named *.mid / *.midi and start with the Standard MIDI File header "MThd",
 or be a *.zip (a real zip archive) whose MIDI entries are taken. Any other file in the upload is an error that
@@ -43,6 +49,9 @@ class UploadLimits:
     max_total_bytes: int = 50 * MiB
     max_zip_entries: int = 200
     max_unzipped_bytes: int = 100 * MiB
+    max_piece_quarters: int = 4096
+    max_notes: int = 20_000
+    max_job_quarters: int = 100_000
 
     def describe(self) -> str:
         return (f"MIDI files (.mid, .midi) or .zip archives of them; at most {self.max_files} files, "
@@ -120,6 +129,98 @@ def check_midi_file(path: str | Path, display: str | None = None, limits: Upload
             raise DataError(f"{shown!r} is not a MIDI file (it does not start with the MIDI header 'MThd'); "
                             f"upload a Standard MIDI File")
     return p
+
+
+@dataclass(frozen=True)
+class MidiExtent:
+    """What a scan of a MIDI file's events finds: the time of its last note event in quarter notes (a file timed
+    in SMPTE frames is counted at 120 quarter notes per minute) and its number of notes (note-ons)."""
+
+    quarters: float
+    notes: int
+
+
+def midi_extent(path: str | Path, display: str | None = None, *, max_quarters: float | None = None,
+                max_notes: int | None = None) -> MidiExtent:
+    """Scan a Standard MIDI File's tracks event by event (nothing is built; linear in its bytes) and stop with a
+    DataError as soon as it is longer than `max_quarters` or has more than `max_notes` notes, or is malformed."""
+    import struct
+
+    p = Path(path)
+    shown = display or p.name
+    data = p.read_bytes()
+    if data[:4] != MIDI_MAGIC or len(data) < 14:
+        raise DataError(f"{shown!r} is not a MIDI file (no complete 'MThd' header); upload a Standard MIDI File")
+    header_len = int.from_bytes(data[4:8], "big")
+    _fmt, _tracks, division = struct.unpack(">HHH", data[8:14])
+    if division & 0x8000:
+        ticks_per_quarter = (256 - (division >> 8)) * (division & 0xFF) / 2.0  # SMPTE: half a second per quarter
+    else:
+        ticks_per_quarter = float(division)
+    if ticks_per_quarter <= 0:
+        raise DataError(f"{shown!r} has a time division of 0 ticks per quarter note; it is not a usable MIDI file")
+    limit_ticks = None if max_quarters is None else max_quarters * ticks_per_quarter
+    end_ticks, notes, events, pos, n = 0, 0, 0, 8 + header_len, len(data)
+    max_events = None if max_notes is None else 10 * max_notes + 1000
+
+    def vlq(i: int) -> tuple[int, int]:
+        value = 0
+        for _ in range(4):
+            b = data[i]
+            i += 1
+            value = (value << 7) | (b & 0x7F)
+            if b < 0x80:
+                return value, i
+        raise ValueError("variable-length number over 4 bytes")
+
+    try:
+        while pos + 8 <= n:
+            chunk, length = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "big")
+            pos += 8
+            end = min(pos + length, n)
+            if chunk == b"MTrk":
+                i, t, status = pos, 0, 0
+                while i < end:
+                    events += 1
+                    if max_events is not None and events > max_events:
+                        raise DataError(f"{shown!r} has more than {max_events:,} MIDI events; the limit is "
+                                        f"{max_notes:,} notes per file")
+                    delta, i = vlq(i)
+                    t += delta
+                    b = data[i]
+                    if b == 0xFF:
+                        kind = data[i + 1]
+                        size, i = vlq(i + 2)
+                        i += size
+                        if kind == 0x2F:
+                            break
+                        continue
+                    if b in (0xF0, 0xF7):
+                        size, i = vlq(i + 1)
+                        i += size
+                        continue
+                    if b & 0x80:
+                        status, i = b, i + 1
+                    elif not status:
+                        raise ValueError(f"data byte without a status at byte {i}")
+                    kind = status & 0xF0
+                    if kind in (0x80, 0x90):
+                        if kind == 0x90 and data[i + 1] > 0:
+                            notes += 1
+                            if max_notes is not None and notes > max_notes:
+                                raise DataError(f"{shown!r} has more than {max_notes:,} notes; the limit is "
+                                                f"{max_notes:,} per file")
+                        end_ticks = max(end_ticks, t)
+                        if limit_ticks is not None and end_ticks > limit_ticks:
+                            raise DataError(f"{shown!r} is longer than {max_quarters:,.0f} quarter notes (a note "
+                                            f"event at quarter {end_ticks / ticks_per_quarter:,.0f}); the limit "
+                                            f"is {max_quarters:,.0f} quarter notes per file")
+                    i += 1 if kind in (0xC0, 0xD0) else 2
+            pos = end
+    except (IndexError, ValueError) as exc:
+        where = "it ends in the middle of an event" if isinstance(exc, IndexError) else str(exc)
+        raise DataError(f"{shown!r} is not a readable MIDI file ({where})") from None
+    return MidiExtent(end_ticks / ticks_per_quarter, notes)
 
 
 def _display_name(path: Path, names: Sequence[str] | None, i: int) -> str:
