@@ -29,7 +29,11 @@ def _save(path: Path, tag: str, units: int = 4) -> None:
     from app.names.codec import NameCodec
 
     vocab = NameCodec.build(["ab", "ba"]).vocab
-    save_model_folder(path, keras_model=_StubKeras(tag), weights={"w": np.full(3, float(units), np.float32)},
+    v, u = vocab.size, units
+    weights = {"rnn_0/kernel": np.zeros((v, 4 * u), np.float32), "rnn_0/recurrent_kernel": np.zeros((u, 4 * u), np.float32),
+               "rnn_0/bias": np.zeros(4 * u, np.float32), "head/kernel": np.zeros((u, v), np.float32),
+               "head/bias": np.zeros(v, np.float32)}  # a valid (untrained) LSTM: load_model_folder checks shapes
+    save_model_folder(path, keras_model=_StubKeras(tag), weights=weights,
                       vocab=vocab, config={"domain": "names", "model": {"cell": "lstm", "units": units}},
                       card={"name": path.name, "tag": tag}, extra_files={"names_train.txt": f"{tag}\n"})
 

@@ -30,13 +30,12 @@ _slots = threading.BoundedSemaphore(MAX_CHILDREN)
 def clean_primer(path: str | Path, model_dir: str | Path, dest: str | Path, display: str, limits) -> Path:
     """A primer upload -> a clean MIDI file `dest` holding its melody on the model's grid (see module docstring).
     Raises DataError (with `display` as the file's name) when the file is refused or cannot be read in bounds."""
-    from app.core.folder import load_model_folder
-    from app.music.generate import model_grid
+    from app.music.generate import MelodyGenerator
     from app.music.sampler import MAX_STEPS
     from app.web.uploads import check_midi_file, midi_extent
 
     check_midi_file(path, display, limits=limits)
-    spq, _ = model_grid(load_model_folder(model_dir, domain="music"))
+    spq = MelodyGenerator.load(model_dir).steps_per_quarter
     max_quarters = min(limits.max_piece_quarters, MAX_STEPS / spq)
     midi_extent(path, display, max_quarters=max_quarters, max_notes=limits.max_notes)
     if not _slots.acquire(timeout=MAX_SECONDS):
@@ -91,16 +90,13 @@ def main(argv: list[str]) -> int:
     if os.getppid() != parent:  # the server went away before the death signal was armed
         return 3
     try:
-        from app.core.folder import load_model_folder
-        from app.music.codec import MelodyCodec
-        from app.music.generate import model_grid, primer_ids
+        from app.music.generate import MelodyGenerator
         from app.music.midi_io import write_midi
 
-        folder = load_model_folder(model_dir, domain="music")
-        codec = MelodyCodec.from_vocab(folder.vocab)
-        spq, ts = model_grid(folder)
-        ids = primer_ids(folder, codec, midi=primer)
-        write_midi(codec.decode(ids, steps_per_quarter=spq, qpm=120.0, time_signature=ts), out)
+        gen = MelodyGenerator.load(model_dir)
+        ids = gen.primer_ids(midi=primer)
+        write_midi(gen.codec.decode(ids, steps_per_quarter=gen.steps_per_quarter, qpm=120.0,
+                                    time_signature=gen.time_signature), out)
         print(json.dumps({"ok": True, "steps": int(len(ids))}))
         return 0
     except AppError as exc:
