@@ -4,6 +4,8 @@ metre conditioning, registry errors, and (slow) training each arch from a tiny M
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -185,3 +187,76 @@ def test_inference_model_equals_numpy_and_loads_safely(keras_mod, arch_name, tmp
     inf.save(tmp_path / "inf.keras")
     back = keras_mod.saving.load_model(tmp_path / "inf.keras", safe_mode=True)
     np.testing.assert_allclose(np.stack(back.predict(inputs, verbose=0), 1), doc, atol=1e-6)
+
+
+# --- training from a corpus, fine-tuning, generation in another metre (slow) ----------------------------------------
+def write_tunes(folder, rng, n=10):
+    """AABB-like tunes as MIDI files, half in 4/4 and half in 6/8: bar k repeats bar k - 2 (phrase repeats)."""
+    from app.music.melody import Melody
+    from app.music.midi_io import write_midi
+
+    folder.mkdir()
+    for k in range(n):
+        ts = (4, 4) if k % 2 else (6, 8)
+        bar = 16 if ts == (4, 4) else 12
+        a = [(int(60 + rng.choice([0, 2, 4, 5, 7, 9])), s, s + 2) for s in range(0, bar, 2)]
+        b = [(int(60 + rng.choice([0, 2, 4, 5, 7, 9])), s, s + 4) for s in range(0, bar, 4)]
+        notes = []
+        for rep in range(4):
+            for j, part in enumerate((a, b)):
+                off = (2 * rep + j) * bar
+                notes += [(p, s + off, e + off) for p, s, e in part]
+        write_midi(Melody.from_notes(notes, qpm=100.0, time_signature=ts), folder / f"tune{k:02d}.mid")
+
+
+@pytest.mark.slow
+def test_each_arch_trains_fine_tunes_and_generates_from_a_midi_corpus(keras_mod, tmp_path, capsys):
+    import pretty_midi
+
+    from app.cli import main
+    from app.core.folder import load_model_folder
+
+    write_tunes(tmp_path / "midi", np.random.default_rng(0))
+    assert main(["music", "corpus", "--source", str(tmp_path / "midi"), "--out", str(tmp_path / "c"), "--jobs",
+                 "1", "--quiet"]) == 0
+    common = ["--corpus", str(tmp_path / "c"), "--units", "8", "--tx", "64", "--batch-size", "8", "--quiet",
+              "--no-baselines", "--logdir", str(tmp_path / "tb")]
+    flags = {"basic": [], "lookback": ["--lookbacks", "1,2,4"], "attention": ["--attn-length", "8"]}
+    for name, extra in flags.items():
+        out = tmp_path / name
+        assert main(["music", "train", "--arch", name, *extra, "--out", str(out), "--epochs", "1", *common]) == 0
+        folder = load_model_folder(out, domain="music")
+        assert folder.config["arch"]["name"] == name and folder.card["arch"]["name"] == name
+        if name == "lookback":
+            assert folder.config["arch"]["settings"]["lookbacks"] == [1, 2, 4]
+        # fine-tuning the same arch works (acceptance 7) and keeps its settings
+        assert main(["music", "train", "--from", str(out), "--out", str(out) + "_ft", "--epochs", "1",
+                     *common]) == 0
+        assert load_model_folder(str(out) + "_ft").config["arch"] == folder.config["arch"]
+        capsys.readouterr()
+        # 6/8 output: the MIDI carries the metre, 2 bars are 24 steps
+        for ts, steps in (("6/8", 24), ("4/4", 32)):
+            res_dir = tmp_path / f"gen_{name}_{ts[0]}"
+            assert main(["music", "generate", "--model", str(out), "--time-signature", ts, "--bars", "2",
+                         "--seed", "1", "--key", "C", "--no-wav", "--no-png", "--json", "--out-dir",
+                         str(res_dir)]) == 0
+            res = json.loads(capsys.readouterr().out)[0]
+            assert res["steps"] == steps
+            pm = pretty_midi.PrettyMIDI(res["mid"])
+            sig = pm.time_signature_changes[0]
+            assert (sig.numerator, sig.denominator) == tuple(int(v) for v in ts.split("/"))
+        assert main(["music", "generate", "--model", str(out), "--beam", "3", "--primer", "60 62", "--bars", "1",
+                     "--no-wav", "--no-png", "--out-dir", str(tmp_path / f"beam_{name}")]) == 0
+        capsys.readouterr()
+        assert main(["music", "evaluate", "--model", str(out), "--corpus", str(tmp_path / "c"), "--json",
+                     "--no-baselines"]) == 0
+        m = json.loads(capsys.readouterr().out)["model_metrics"]
+        assert np.isfinite(m["nll_nats_per_step"])
+    # another arch on top of a basic model is a clear error (exit 2, one line)
+    capsys.readouterr()
+    assert main(["music", "train", "--arch", "lookback", "--from", str(tmp_path / "basic"), "--out",
+                 str(tmp_path / "x"), "--epochs", "1", *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "it is a 'basic' model" in err and not (tmp_path / "x").exists()
+    assert main(["music", "train", "--lookbacks", "1,2", "--out", str(tmp_path / "y"), *common]) == 2
+    assert "need --arch" in capsys.readouterr().err

@@ -49,6 +49,7 @@ class GenerateRequest:
     wav: bool = True
     png: bool = True
     synth: str = "auto"
+    time_signature: str | tuple[int, int] | None = None  # default: the model's (config codec.time_signature)
 
 
 def model_grid(folder: ModelFolder) -> tuple[int, tuple[int, int]]:
@@ -147,11 +148,17 @@ def generate(req: GenerateRequest) -> list[dict]:
     except DataError as exc:
         raise DataError(f"{req.model}: {exc}") from None
     spq, ts = model_grid(folder)
+    if req.time_signature is not None:
+        from app.music.archs.features import parse_time_signature
+
+        ts = parse_time_signature(req.time_signature)
     steps = resolve_steps(req.bars, req.steps, steps_per_bar(spq, ts))
     opts = MelodyOptions(n=req.n, steps=steps, sampling=req.sampling, beam=req.beam, seed=req.seed, key=req.key,
                          min_pitch=req.min_pitch, max_pitch=req.max_pitch)
     primer = primer_ids(folder, codec, req.primer_pitches, req.primer_midi)
-    ids = generate_ids(folder.stepper(), note_pitches(codec), opts, primer)
+    from app.music.archs.base import stepper_for
+
+    ids = generate_ids(stepper_for(folder, ts), note_pitches(codec), opts, primer)
     return write_outputs(ids, codec, out_dir=req.out_dir, spq=spq, time_signature=ts, qpm=req.qpm,
                          program=req.program, primer_steps=0 if primer is None else len(primer),
                          wav=req.wav, png=req.png, synth=req.synth, title=f"{Path(req.model).name}")

@@ -75,7 +75,9 @@ class MusicModel:
         except DataError as exc:
             raise DataError(f"{path}: {exc}") from None
         spq, ts = model_grid(folder)
-        return cls(Path(path), folder.stepper(), codec, spq, ts, folder.card)
+        from app.music.archs.base import stepper_for
+
+        return cls(Path(path), stepper_for(folder, ts), codec, spq, ts, folder.card)
 
     @property
     def bar_steps(self) -> int:

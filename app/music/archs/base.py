@@ -92,11 +92,6 @@ def _jsonable(d: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-def settings_json_to_fields(cls: type, d: dict) -> dict:
-    """JSON lists back to the tuples the frozen settings use."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-
-
 def stepper_for(folder, time_signature=None):
     """The numpy stepper of a loaded model folder (app.core.folder.ModelFolder) for generation in
     `time_signature` (default: the model's most common metre, config codec.time_signature)."""
@@ -116,14 +111,13 @@ def add_arch_arguments(parser) -> None:
     parser.add_argument("--arch", choices=arch_names(),
                         help="model family: " + "; ".join(f"{a.name}: {a.summary}" for a in ARCHS.values())
                         + " (default basic; with --from or --resume: the parent's)")
-    seen: set[str] = set()
+    fields: dict[str, tuple[list[str], Any]] = {}
     for arch in ARCHS.values():
         for f in dataclasses.fields(arch.settings):
-            if f.name in seen:
-                continue
-            seen.add(f.name)
-            parser.add_argument("--" + f.name.replace("_", "-"), dest=f"arch_{f.name}", metavar="V",
-                                help=f"({arch.name}) {help_of(f)}")
+            fields.setdefault(f.name, ([], f))[0].append(arch.name)
+    for name, (owners, f) in fields.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=f"arch_{name}", metavar="V",
+                            help=f"({', '.join(owners)}) {help_of(f)}")
 
 
 def settings_from_args(arch: Arch, args) -> dict:
