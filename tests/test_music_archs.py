@@ -260,3 +260,53 @@ def test_each_arch_trains_fine_tunes_and_generates_from_a_midi_corpus(keras_mod,
     assert "it is a 'basic' model" in err and not (tmp_path / "x").exists()
     assert main(["music", "train", "--lookbacks", "1,2", "--out", str(tmp_path / "y"), *common]) == 2
     assert "need --arch" in capsys.readouterr().err
+
+
+# --- generation options on every arch (numpy only) -----------------------------------------------------------------
+def numpy_weights(arch_name, settings, rng, units=8, vocab=V):
+    """Random weights of the right shapes, without Keras."""
+    from app.music.archs import attention, lookback
+
+    u = units
+    if arch_name == "lookback":
+        n = len(settings.lookbacks)
+        shapes = {"rnn_0/kernel": (lookback.input_size(settings, vocab), 4 * u), "head/kernel": (u, vocab + n),
+                  "head/bias": (vocab + n,)}
+    elif arch_name == "attention":
+        d = settings.attn_dim
+        shapes = {"rnn_0/kernel": (attention.input_size(settings, vocab) + u, 4 * u), "attn/key": (u, d),
+                  "attn/query": (u, d), "attn/query_bias": (d,), "attn/v": (d,), "attn/out_kernel": (2 * u, u),
+                  "attn/out_bias": (u,), "head/kernel": (u, vocab), "head/bias": (vocab,)}
+    else:
+        shapes = {"rnn_0/kernel": (vocab, 4 * u), "head/kernel": (u, vocab), "head/bias": (vocab,)}
+    shapes.update({"rnn_0/recurrent_kernel": (u, 4 * u), "rnn_0/bias": (4 * u,)})
+    return {k: rng.normal(0, 1.0, s).astype(np.float32) for k, s in shapes.items()}
+
+
+@pytest.mark.parametrize("arch_name", ["basic", "lookback", "attention"])
+def test_key_range_primer_and_beam_work_for_every_arch(arch_name):
+    from app.core.sampling import SamplingOptions
+    from app.music.codec import MelodyCodec
+    from app.music.generate import note_pitches
+    from app.music.melody import Melody
+    from app.music.sampler import MelodyOptions, generate_ids
+
+    codec = MelodyCodec(60, 72)
+    arch = get_arch(arch_name)
+    settings = arch.make_settings(SMALL.get(arch_name, {}))
+    weights = numpy_weights(arch_name, settings, np.random.default_rng(3), vocab=codec.size)
+    st = arch.numpy().make_stepper(weights, CFG, settings, codec.size, time_signature=(6, 8))
+    pitches = note_pitches(codec)
+    primer = codec.encode(Melody.from_notes([(64, 0, 4), (67, 4, 8)]))
+    for opts in (MelodyOptions(n=4, steps=48, seed=0, key="C", min_pitch=62, max_pitch=69,
+                               sampling=SamplingOptions(temperature=1.5)),
+                 MelodyOptions(n=2, steps=24, beam=3, key="C", min_pitch=62, max_pitch=69)):
+        ids = generate_ids(st, pitches, opts, primer)
+        assert ids.shape == (opts.n, len(primer) + opts.steps)
+        np.testing.assert_array_equal(ids[:, :len(primer)], np.broadcast_to(primer, (opts.n, len(primer))))
+        new = pitches[ids[:, len(primer):]]
+        played = new[new >= 0]
+        assert played.size and set(played % 12) <= {0, 2, 4, 5, 7, 9, 11} and 62 <= played.min() <= played.max() <= 69
+    # same seed, same melodies
+    o = MelodyOptions(n=2, steps=32, seed=5)
+    np.testing.assert_array_equal(generate_ids(st, pitches, o), generate_ids(st, pitches, o))
