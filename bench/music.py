@@ -9,11 +9,14 @@
   3. cold `python -m app music generate` (process start -> .mid/.wav/.png written), median of 5, and (once) the
      document path cold (process start -> Keras load, build the inference model, predict, write the .mid);
   4. wall time of the same N training epochs, whole-sequence trainer vs djmodel, same windows and batch;
+  2b. the same per arch (basic, lookback, attention: `--archs`, or alone with `--archs-only`): each arch's numpy
+     fast path vs its own Keras step-by-step inference model (predict, batch 1, 100 steps), random weights at a
+     small (n_a 64) and a medium (n_a 256) size, n_values 51 (the folk vocabulary);
   5. retraining as a user would: >= 200 Bach chorale soprano lines written as MIDI files -> `music corpus` ->
      `music train --from models/folk --epochs 2` -> `music generate`, with the held-out NLL before and after.
 
 Usage: .venv/bin/python bench/music.py [--model models/folk] [--corpus data/corpora/default] [--skip-retrain]
-           [--chorales 220] [--epochs 2] [--json out.json]
+           [--chorales 220] [--epochs 2] [--json out.json] [--archs | --archs-only]
 """
 
 from __future__ import annotations
@@ -148,6 +151,92 @@ def bench_generation(weights: dict, cfg, n_values: int, steps: int = 100, label:
                      "speedup_of_minima": 1e3 * min(doc_ts) / fast[str(batch)]["min_ms"],
                      "same_argmax_sequences": bool(same)})
     return rows
+
+
+# --- 2b. per arch ------------------------------------------------------------------------------------------------
+ARCH_TIMING = r"""
+import json, statistics, sys, time, numpy as np
+from app.core.modelconfig import ModelConfig
+from app.core.sampling import SamplingOptions
+from app.music.archs.base import get_arch
+from app.music.sampler import MelodyOptions, generate_ids
+spec = json.loads(sys.argv[2])
+with np.load(sys.argv[1]) as z:
+    w = {k: z[k] for k in z.files}
+arch = get_arch(spec["arch"])
+settings = arch.make_settings(spec["settings"])
+V, steps = spec["V"], spec["steps"]
+st = arch.numpy().make_stepper(w, ModelConfig(units=spec["units"]), settings, V, time_signature=(4, 4))
+opts = MelodyOptions(n=1, steps=steps, sampling=SamplingOptions(greedy=True))
+ids = generate_ids(st, np.full(V, -1), opts)
+ts = []
+for _ in range(21):
+    t = time.perf_counter(); generate_ids(st, np.full(V, -1), opts); ts.append(time.perf_counter() - t)
+assert "tensorflow" not in sys.modules
+print(json.dumps({"ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts), "ids": ids[0].tolist()}))
+"""
+
+ARCH_SETTINGS = {"basic": {}, "lookback": {"lookbacks": [1, 2]}, "attention": {"attn_length": 64, "attn_dim": 64}}
+
+
+def bench_archs(sizes=((64, "small"), (256, "medium")), V: int = 51, steps: int = 100, archs=None) -> list[dict]:
+    """Per arch and size: numpy fast path (own TensorFlow-free process) vs the arch's Keras inference model
+    (predict at batch 1, median of 9 warm calls), random weights (normal, sd 0.3)."""
+    import keras
+
+    from app.core.modelconfig import ModelConfig
+    from app.music.archs.base import get_arch
+
+    rows = []
+    for name in archs or ARCH_SETTINGS:
+        arch = get_arch(name)
+        settings = arch.make_settings(ARCH_SETTINGS.get(name, {}))
+        for units, size in sizes:
+            cfg = ModelConfig(units=units)
+            trainer = arch.keras().build_trainer(cfg, settings, V, seed=0)
+            rng = np.random.default_rng(0)
+            for layer in trainer.layers:
+                layer.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+            weights = arch.keras().export_weights(trainer, cfg)
+            spec = {"arch": name, "settings": ARCH_SETTINGS.get(name, {}), "V": V, "steps": steps, "units": units}
+            with tempfile.TemporaryDirectory() as tmp:
+                np.savez(Path(tmp) / "w.npz", **weights)
+                p = subprocess.run([sys.executable, "-c", ARCH_TIMING, str(Path(tmp) / "w.npz"), json.dumps(spec)],
+                                   cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                if p.returncode != 0:
+                    raise RuntimeError(p.stderr[-3000:])
+                fast = json.loads(p.stdout)
+            t = time.perf_counter()
+            inf = arch.keras().inference_model(weights, cfg, settings, V, Ty=steps, time_signature=(4, 4))
+            build_s = time.perf_counter() - t
+            inputs = [np.zeros((1, 1, V), np.float32), np.zeros((1, units), np.float32),
+                      np.zeros((1, units), np.float32)]
+            if name != "basic":
+                ctx = settings.context(4)
+                _, pos, cls = ctx.grid(steps, [(0, 4, 4)])
+                inputs.append(ctx.rows(pos, cls)[None])
+            t = time.perf_counter()
+            doc = inf.predict(inputs, verbose=0)
+            first_s = time.perf_counter() - t
+            doc_ts = times(lambda: inf.predict(inputs, verbose=0), 9)
+            same = np.array_equal(np.stack(doc, 1).argmax(-1)[0], np.array(fast["ids"]))
+            rows.append({"arch": name, "size": size, "units": units, "n_values": V, "steps": steps,
+                         "keras_predict_ms": 1e3 * statistics.median(doc_ts), "keras_min_ms": 1e3 * min(doc_ts),
+                         "numpy_ms": fast["ms"], "numpy_min_ms": fast["min_ms"],
+                         "speedup": 1e3 * statistics.median(doc_ts) / fast["ms"],
+                         "speedup_of_minima": 1e3 * min(doc_ts) / fast["min_ms"],
+                         "keras_build_s": build_s, "keras_first_predict_s": first_s,
+                         "same_argmax_sequence": bool(same)})
+            keras.backend.clear_session()
+    return rows
+
+
+def print_arch_rows(rows: list[dict]) -> None:
+    for r in rows:
+        print(f"  {r['arch']:<9} {r['size']:<6} (n_a {r['units']:>3}): Keras predict {r['keras_predict_ms']:8.1f} ms"
+              f"   numpy {r['numpy_ms']:6.2f} ms   x{r['speedup']:.0f}   (minima {r['keras_min_ms']:.1f} / "
+              f"{r['numpy_min_ms']:.2f} ms, x{r['speedup_of_minima']:.0f}; build {r['keras_build_s']:.1f} s; "
+              f"same argmax sequence: {r['same_argmax_sequence']})")
 
 
 # --- 3. cold generate ----------------------------------------------------------------------------------------------
@@ -286,9 +375,21 @@ def main(argv=None) -> int:
     ap.add_argument("--chorales", type=int, default=220)
     ap.add_argument("--skip-retrain", action="store_true")
     ap.add_argument("--json", help="also write all figures to this JSON file")
+    ap.add_argument("--archs", action="store_true", help="also time every arch's fast path vs its Keras model")
+    ap.add_argument("--archs-only", action="store_true", help="only the per-arch timing (part 2b)")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     out: dict = {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}
+    if args.archs_only:
+        print("== 2b. per arch: warm generation of a 100-step melody (greedy, batch 1), numpy vs Keras predict")
+        out["archs"] = bench_archs()
+        print_arch_rows(out["archs"])
+        out["load_avg_end"] = os.getloadavg()
+        print(f"load average at start {out['load_avg_start'][0]:.1f}, at end {out['load_avg_end'][0]:.1f} "
+              f"({out['cpus']} CPUs)")
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+        return 0
 
     print("== 1. held-out NLL (nats/step) on the validation pieces of", args.corpus)
     nll = bench_nll(args.model, args.corpus)
@@ -319,6 +420,11 @@ def main(argv=None) -> int:
               f"{r['fast_numpy_ms']:6.2f} ms   x{r['speedup']:.0f}   (minima {r['doc_predict_min_ms']:.1f} / "
               f"{r['fast_numpy_min_ms']:.2f} ms, x{r['speedup_of_minima']:.0f}; first predict {r['doc_first_call_s']:.1f} s, "
               f"build {r['doc_build_s']:.1f} s; same argmax sequences: {r['same_argmax_sequences']})")
+
+    if args.archs:
+        print("== 2b. per arch: warm generation of a 100-step melody (greedy, batch 1), numpy vs Keras predict")
+        out["archs"] = bench_archs()
+        print_arch_rows(out["archs"])
 
     print("== 3. cold `music generate` (process start -> files written)")
     cold = bench_cold(args.model)

@@ -81,10 +81,11 @@ class EpochHook(keras.callbacks.Callback):
 
 
 def make_dataset(data: Arrays, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    x, y, w = data
-    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.int32), y.astype(np.int32), w.astype(np.float32)))
+    x, y, w = data  # x: ids (n, time), or a dict of input arrays (n, ...) for a model with named inputs
+    x = dict(x) if isinstance(x, dict) else x.astype(np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32), w.astype(np.float32)))
     if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     # Keras averages the weighted loss over all (batch x time) cells, padding included; rescaling W so it averages
     # to 1 in each batch makes the reported loss the mean NLL per real token (nats/token), as users expect.
     ds = ds.batch(batch_size).map(lambda x, y, w: (x, y, w / tf.maximum(tf.reduce_mean(w), 1e-9)))
@@ -103,7 +104,7 @@ def compile_model(model: keras.Model, tcfg: TrainConfig, steps_per_epoch: int) -
 def fit(model: keras.Model, train: Arrays, val: Arrays, tcfg: TrainConfig, *, log_dir: str | Path | None = None,
         initial_epoch: int = 0, progress: bool = True, hooks: list[keras.callbacks.Callback] = ()) -> dict:
     """Train with early stopping on val_loss (best epoch restored). Returns the history dict (nats/token)."""
-    steps = math.ceil(len(train[0]) / tcfg.batch_size)
+    steps = math.ceil(len(train[1]) / tcfg.batch_size)
     compile_model(model, tcfg, steps)
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=tcfg.patience, restore_best_weights=True),

@@ -127,7 +127,9 @@ class MelodyGenerator:
         self.steps_per_quarter = int(meta.get("steps_per_quarter", 4))
         self.time_signature = (int(ts[0]), int(ts[1]))
         self.qpm = float(meta.get("qpm") or 120.0)  # the corpus median, for information
-        self.stepper = folder.stepper()
+        from app.music.archs.base import stepper_for
+
+        self.stepper = stepper_for(folder)  # in the model's metre; generate(time_signature=...) makes another
         self.note_pitch = note_pitches(self.codec)
 
     @classmethod
@@ -174,17 +176,31 @@ class MelodyGenerator:
             raise OptionError(f"{source} is {len(ids)} steps long; the limit is {MAX_STEPS} steps")
         return ids
 
-    def generate_ids(self, options: MelodyOptions, primer: np.ndarray | None = None) -> np.ndarray:
+    def stepper_in(self, time_signature: tuple[int, int]):
+        """The numpy stepper for melodies in `time_signature` (metre-conditioned archs take it as an input)."""
+        from app.music.archs.base import stepper_for
+
+        return self.stepper if tuple(time_signature) == self.time_signature else stepper_for(self.folder,
+                                                                                               time_signature)
+
+    def generate_ids(self, options: MelodyOptions, primer: np.ndarray | None = None,
+                     time_signature: tuple[int, int] | None = None) -> np.ndarray:
         """Token ids (n, len(primer) + steps) for fully specified options (the report's entry)."""
-        return generate_ids(self.stepper, self.note_pitch, options, primer)
+        stepper = self.stepper if time_signature is None else self.stepper_in(time_signature)
+        return generate_ids(stepper, self.note_pitch, options, primer)
 
     def generate(self, n: int = 1, bars: int | None = None, *, steps: int | None = None,
                  temperature: float = 1.0, primer: str | Sequence[int] | None = None,
                  primer_midi: str | Path | None = None, key: str | None = None, qpm: float = 120.0,
-                 program: int = 0, sampling: SamplingOptions | None = None, **options) -> list[GeneratedMelody]:
+                 program: int = 0, sampling: SamplingOptions | None = None,
+                 time_signature: str | Sequence[int] | None = None, **options) -> list[GeneratedMelody]:
         """`n` melodies of `bars` bars (or `steps` grid steps). Sampling options (temperature, top_k, top_p, greedy,
         ...) are those of SamplingOptions, or a whole `sampling`; the rest (beam, seed, min_pitch, max_pitch) those
-        of MelodyOptions. qpm: tempo of the result in quarter notes per minute."""
+        of MelodyOptions. qpm: tempo of the result in quarter notes per minute. time_signature: "6/8" or (6, 8)
+        (default: the model's most common metre); bars are bars of it."""
+        from app.music.archs.features import parse_time_signature
+
+        ts = self.time_signature if time_signature is None else parse_time_signature(time_signature)
         sampling_fields = {f.name for f in dataclasses.fields(SamplingOptions)}
         unknown = set(options) - sampling_fields - {f.name for f in dataclasses.fields(MelodyOptions)}
         if unknown:
@@ -194,12 +210,13 @@ class MelodyGenerator:
                                        **{k: v for k, v in options.items() if k in sampling_fields})
         qpm = float(qpm)
         check_playback(qpm, program)
-        opts = MelodyOptions(n=n, steps=resolve_steps(bars, steps, self.bar_steps), sampling=sampling, key=key,
+        opts = MelodyOptions(n=n, steps=resolve_steps(bars, steps, steps_per_bar(self.steps_per_quarter, ts)),
+                             sampling=sampling, key=key,
                              **{k: v for k, v in options.items() if k not in sampling_fields})
         primer_ids = self.primer_ids(primer, primer_midi)
-        ids = self.generate_ids(opts, primer_ids)
+        ids = self.generate_ids(opts, primer_ids, ts)
         primer_steps = 0 if primer_ids is None else len(primer_ids)
-        return [GeneratedMelody(row, self.steps_per_quarter, self.time_signature, qpm, int(program), primer_steps,
+        return [GeneratedMelody(row, self.steps_per_quarter, ts, qpm, int(program), primer_steps,
                                 self.codec) for row in ids]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from app.core.modelconfig import ModelConfig, TrainConfig
 from app.core.options import add_dataclass_args
 from app.core.sampling import SamplingOptions
+from app.errors import OptionError
 from app.music.sampler import MelodyOptions
 from app.music.train import DEFAULT_TX, PRESETS
 
@@ -35,6 +36,9 @@ def register(sub) -> None:
     t.add_argument("--logdir", help="TensorBoard log folder (default runs/music/<model name>)")
     t.add_argument("--no-baselines", action="store_true", help="skip the n-gram baselines in the model card")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    from app.music.archs.base import add_arch_arguments
+
+    add_arch_arguments(t)
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="generate melodies: .mid + .wav + piano-roll .png per melody")
@@ -47,6 +51,9 @@ def register(sub) -> None:
     primer = g.add_mutually_exclusive_group()
     primer.add_argument("--primer", help='MIDI pitches to continue, one quarter note each, e.g. "60 62 64"')
     primer.add_argument("--primer-midi", metavar="FILE", help="a MIDI file whose melody is continued")
+    g.add_argument("--time-signature", metavar="N/D",
+                   help="metre of the melody, e.g. 3/4 or 6/8 (default: the model's most common one); lookback and "
+                        "attention models are conditioned on it, basic models only get its bar lines")
     g.add_argument("--qpm", type=float, default=120.0, help="tempo in quarter notes per minute (default 120)")
     g.add_argument("--program", type=int, default=0, help="General MIDI program 0..127 (default 0, piano)")
     g.add_argument("--out-dir", default="outputs/music", help="where the files go (default outputs/music)")
@@ -82,11 +89,26 @@ def cmd_train(args) -> int:
     what = f"fine-tuning {args.from_model}" if args.from_model else ("resuming" if args.resume else "training")
     print(f"{what} {out} on {args.corpus}: {len(data.train)} train / {len(data.val)} validation pieces",
           file=sys.stderr)
+    from app.music.archs.base import get_arch, settings_from_args
+
+    arch_settings = None
+    if args.arch is not None or any(k.startswith("arch_") and v is not None for k, v in vars(args).items()):
+        if args.arch is None and not (args.from_model or args.resume):
+            raise OptionError("arch settings (e.g. --lookbacks) need --arch (lookback or attention)")
+        if args.arch is not None:
+            arch_settings = settings_from_args(get_arch(args.arch), args) or None
+        else:  # fine-tuning/resuming: the settings are checked against the parent's arch
+            from app.core.folder import load_model_folder
+            from app.music.archs.base import folder_arch
+
+            parent, _ = folder_arch(load_model_folder(args.from_model or args.out, domain="music").config)
+            arch_settings = settings_from_args(parent, args) or None
     card = train_music(data, out, model_cfg, train_cfg, tx=args.tx or DEFAULT_TX, resume=args.resume,
                        from_model=args.from_model, log_dir=log_dir, progress=not args.quiet,
-                       baselines=not args.no_baselines, force=args.force)
+                       baselines=not args.no_baselines, force=args.force, arch=args.arch,
+                       arch_settings=arch_settings)
     v = card["metrics"]["validation"]
-    print(f"saved {out}: {card['epochs_done']} epochs (best {card['best_epoch']}), {card['train_seconds']} s; "
+    print(f"saved {out} ({card['arch']['name']}): {card['epochs_done']} epochs (best {card['best_epoch']}), {card['train_seconds']} s; "
           f"validation {v['nll_nats_per_step']:.4f} nats/step, perplexity {v['perplexity']:.3f}, "
           f"accuracy {v['accuracy']:.3f}")
     for row in card["metrics"].get("baselines", []):
@@ -101,7 +123,7 @@ def cmd_generate(args) -> int:
 
     gen = MelodyGenerator.load(args.model)
     melodies = gen.generate(bars=args.bars, steps=args.steps, primer=args.primer, primer_midi=args.primer_midi,
-                            qpm=args.qpm, program=args.program, sampling=from_args(SamplingOptions, args),
+                            qpm=args.qpm, program=args.program, time_signature=args.time_signature, sampling=from_args(SamplingOptions, args),
                             **given(MelodyOptions, args))
     results = write_melodies(melodies, args.out_dir, wav=not args.no_wav, png=not args.no_png, synth=args.synth,
                              title=gen.path.name)

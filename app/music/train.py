@@ -72,10 +72,14 @@ def sequence_chunks(pieces: Sequence[np.ndarray], tx: int) -> tuple[np.ndarray, 
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
 
 
-def evaluate_pieces(stepper, pieces: Sequence[np.ndarray], batch: int = 256) -> dict:
-    """Held-out NLL (nats/step), perplexity and next-step accuracy on s1..sn of each piece (n-gram convention)."""
+def evaluate_pieces(stepper, pieces: Sequence[np.ndarray], batch: int = 256, metres: Sequence | None = None) -> dict:
+    """Held-out NLL (nats/step), perplexity and next-step accuracy on s1..sn of each piece (n-gram convention).
+
+    metres: one list of (step, num, den) changes per piece, for metre-conditioned archs (stepper.run(x, metres))."""
     from app.core.metrics import masked_nll, nll_summary
 
+    if metres is not None:
+        metres = [m for p, m in zip(pieces, metres) if len(p) >= 2]
     pieces = [np.asarray(p, np.int64) for p in pieces if len(p) >= 2]
     if not pieces:
         raise DataError("no validation piece has 2 or more steps to score")
@@ -92,7 +96,7 @@ def evaluate_pieces(stepper, pieces: Sequence[np.ndarray], batch: int = 256) -> 
             x[r, 1:len(p)] = p[:-1]
             y[r, :len(p)] = p
             w[r, 1:len(p)] = 1.0  # s0 is not scored (n-gram convention)
-        logits = stepper.run(x)
+        logits = stepper.run(x) if metres is None else stepper.run(x, [metres[j] for j in order[i:i + batch]])
         nll, n = masked_nll(logits, y, w)
         total += nll * n
         correct += int((logits.argmax(-1) == y)[w > 0].sum())
@@ -137,6 +141,19 @@ class MusicData:
     vocab: Vocabulary
     codec: dict  # {"min_pitch", "max_pitch", "steps_per_quarter", "qpm", "time_signature"}
     source: dict  # {"corpus": path, "sha256": ..., ...} recorded in the model card
+    train_metres: list | None = None  # per piece: metre changes [(step, num, den), ...]; None: codec time_signature
+    val_metres: list | None = None
+
+    def metres(self, which: str) -> list:
+        """Metre changes of each train or val piece (app.music.archs.features.piece_metre's convention)."""
+        given = self.train_metres if which == "train" else self.val_metres
+        pieces = self.train if which == "train" else self.val
+        if given is not None:
+            if len(given) != len(pieces):
+                raise DataError(f"{len(given)} metres for {len(pieces)} {which} pieces")
+            return list(given)
+        num, den = self.codec.get("time_signature") or (4, 4)
+        return [[(0, int(num), int(den))]] * len(pieces)
 
 
 def _card(out: Path, data: MusicData, model_cfg, train_cfg, tx, history, status, seconds, metrics=None,
@@ -153,11 +170,16 @@ def _card(out: Path, data: MusicData, model_cfg, train_cfg, tx, history, status,
 def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAULT_MODEL,
                 train_cfg: TrainConfig = DEFAULT_TRAIN, *, tx: int = DEFAULT_TX, resume: bool = False,
                 from_model: str | Path | None = None, log_dir: str | Path | None = None, progress: bool = True,
-                baselines: bool = True, hooks: Sequence = (), force: bool = False) -> dict:
+                baselines: bool = True, hooks: Sequence = (), force: bool = False, arch: str | None = None,
+                arch_settings: dict | None = None) -> dict:
     """Train (or resume, or fine-tune `from_model`) on `data`, checkpointing `out` each epoch. Returns the card.
 
     Unless resuming, `out` is checked first (app.core.folder.check_model_destination): an existing model folder
-    is replaced only with `force`, a folder holding anything else never."""
+    is replaced only with `force`, a folder holding anything else never.
+    arch: a name of app.music.archs (default basic; with resume/from_model the folder's arch, and asking for another
+    one is an error: weights of one arch do not fit another); arch_settings: its settings (dict of field values)."""
+    from app.music.archs.base import arch_config, get_arch
+
     if resume and from_model is not None:
         raise OptionError("use either --resume (continue an interrupted run in --out) or --from (fine-tune)")
     out = Path(out) if resume else check_model_destination(out, force=force)
@@ -176,11 +198,13 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
             raise ModelFolderError(f"cannot resume {out}: its vocabulary ({folder.vocab.describe(40)}) differs from "
                                    f"the corpus ({vocab.describe(40)})")
         model_cfg = folder.model_config
+        arch_obj, settings = _parent_arch(folder, arch, arch_settings, out, "resume")
         history = {k: list(v) for k, v in folder.card.get("history", {}).items()}
         init_weights, parent = folder.weights, folder.card.get("fine_tuned_from")
         tx = int(folder.config.get("train", {}).get("tx", tx))
     elif from_model is not None:
         folder = load_model_folder(from_model, domain="music")
+        arch_obj, settings = _parent_arch(folder, arch, arch_settings, from_model, "fine-tune")
         spq_model = folder.config.get("codec", {}).get("steps_per_quarter")
         if spq_model is not None and spq_model != data.codec.get("steps_per_quarter"):
             raise ModelFolderError(f"{from_model} uses {spq_model} steps per quarter, the corpus "
@@ -199,21 +223,31 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
                                           "max_pitch": codec_meta.get("max_pitch")})
         parent = {"path": str(from_model), "name": folder.card.get("name"),
                   "corpus_sha256": card_data(folder.card).get("sha256")}
+    else:
+        arch_obj = get_arch(arch or "basic")
+        settings = arch_obj.make_settings(arch_settings)
+    if arch_obj.name != "basic" and (model_cfg.cell, model_cfg.layers, model_cfg.input) != ("lstm", 1, "onehot"):
+        raise OptionError(f"--arch {arch_obj.name} has one LSTM layer with one-hot inputs; got --cell "
+                          f"{model_cfg.cell}, --layers {model_cfg.layers}, input {model_cfg.input}")
     epochs_done = len(history.get("loss", []))
     if epochs_done >= train_cfg.epochs:
         raise OptionError(f"{out} has already run {epochs_done} epochs; ask for more with --epochs "
                           f"(> {epochs_done}) to resume")
 
-    xy_train = sequence_chunks(train_p, tx)
-    xy_val = sequence_chunks(val_p, tx)
+    spq = int(data.codec.get("steps_per_quarter") or 4)
+    np_arch = arch_obj.numpy()
+    train_metres, val_metres = data.metres("train"), data.metres("val")
+    xy_train = np_arch.training_arrays(train_p, train_metres, settings, vocab.size, spq, tx)
+    xy_val = np_arch.training_arrays(val_p, val_metres, settings, vocab.size, spq, tx)
 
-    from app.core.model import build_model, export_weights, import_weights
     from app.core.train import EpochHook, fit
 
-    model = build_model(model_cfg, vocab.size, seed=train_cfg.seed)
+    k_arch = arch_obj.keras()
+    model = k_arch.build_trainer(model_cfg, settings, vocab.size, seed=train_cfg.seed, spq=spq)
+    export_weights, import_weights = k_arch.export_weights, k_arch.import_weights
     if init_weights is not None:
         import_weights(model, model_cfg, init_weights)
-    config = {"domain": "music", "model": dataclasses.asdict(model_cfg),
+    config = {"domain": "music", "model": dataclasses.asdict(model_cfg), "arch": arch_config(arch_obj, settings),
               "train": {**dataclasses.asdict(train_cfg), "tx": tx}, "codec": data.codec}
     t0 = time.perf_counter()
     prior_seconds = 0.0
@@ -223,6 +257,7 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
             history.setdefault(k, []).append(float(v))
         card = _card(out, data, model_cfg, train_cfg, tx, history, "training",
                      prior_seconds + time.perf_counter() - t0, parent=parent)
+        card["arch"] = config["arch"]
         save_model_folder(out, keras_model=model, weights=export_weights(model, model_cfg), vocab=vocab,
                           config=config, card=card)
 
@@ -237,17 +272,35 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
     seconds = time.perf_counter() - t0
     weights = export_weights(model, model_cfg)  # best epoch (early stopping restores it)
 
-    from app.core.stepper import NumpyStepper
-
-    stepper = NumpyStepper(weights, model_cfg, vocab.size)
-    metrics = {"validation": evaluate_pieces(stepper, val_p)}
+    stepper = np_arch.make_stepper(weights, model_cfg, settings, vocab.size,
+                                   time_signature=tuple(data.codec.get("time_signature") or (4, 4)), spq=spq)
+    metrics = {"validation": evaluate_pieces(stepper, val_p,
+                                             metres=None if arch_obj.name == "basic" else val_metres)}
     if baselines:
         from app.core.ngram import fit_baselines
 
         metrics["baselines"] = fit_baselines(train_p, val_p, vocab.size)
     card = _card(out, data, model_cfg, train_cfg, tx, history, "done", seconds, metrics, parent)
+    card["arch"] = config["arch"]
     save_model_folder(out, keras_model=model, weights=weights, vocab=vocab, config=config, card=card)
     return card
+
+
+def _parent_arch(folder, arch: str | None, arch_settings: dict | None, where, what: str):
+    """The arch of a model folder we resume or fine-tune; asking for another arch or settings is an error."""
+    from app.music.archs.base import folder_arch
+
+    parent, settings = folder_arch(folder.config)
+    if arch is not None and arch != parent.name:
+        raise ModelFolderError(f"cannot {what} {where} as --arch {arch}: it is a {parent.name!r} model, and the "
+                               f"weights of one arch do not fit another; leave out --arch (keeps {parent.name}) "
+                               f"or train a new {arch} model without --from/--resume")
+    if arch_settings:
+        asked = parent.make_settings({**dataclasses.asdict(settings), **arch_settings})
+        if asked != settings:
+            raise ModelFolderError(f"cannot {what} {where} with other {parent.name} settings ({arch_settings}); "
+                                   f"the model was trained with {settings}")
+    return parent, settings
 
 
 # --- from a corpus folder ------------------------------------------------------------------------------------------
@@ -269,7 +322,11 @@ def load_music_data(corpus: str | Path) -> MusicData:
     source = {"path": str(corpus), "sha256": file_sha256(corpus_file),
               "build_key": c.meta.get("build_key"), "sources": c.meta.get("config", {}).get("sources")
               or c.report.get("sources")}
-    return MusicData(train=c.train, val=c.val, vocab=c.vocab, codec=codec, source=source)
+    from app.music.archs.features import piece_metre
+
+    return MusicData(train=c.train, val=c.val, vocab=c.vocab, codec=codec, source=source,
+                     train_metres=[piece_metre(m) for m in c.train_meta],
+                     val_metres=[piece_metre(m) for m in c.val_meta])
 
 
 def evaluate_model(model: str | Path | None = None, corpus: str | Path | None = None, baselines: bool = True,
@@ -288,7 +345,12 @@ def evaluate_model(model: str | Path | None = None, corpus: str | Path | None = 
     val_p = data.val if idmap is None else [idmap[p] for p in data.val]
     if not val_p:
         raise DataError(f"corpus {corpus} has no validation pieces")
-    report = {"model": str(gen.path), "corpus": str(corpus), "model_metrics": evaluate_pieces(gen.stepper, val_p)}
+    from app.music.archs.base import folder_arch
+
+    arch, _ = folder_arch(gen.folder.config)
+    metres = None if arch.name == "basic" else data.metres("val")
+    report = {"model": str(gen.path), "corpus": str(corpus),
+              "model_metrics": evaluate_pieces(gen.stepper, val_p, metres=metres)}
     if baselines:
         from app.core.ngram import fit_baselines
 

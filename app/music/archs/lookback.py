@@ -1,0 +1,261 @@
+"""`lookback`: Magenta's Lookback RNN in the document's loop, with the piece's own metre as an input.
+
+Step t (predicting token s[t]; see features.py for the exact features and label rule) reads
+    [ one-hot s[t-1] (V) | for each lookback L: one-hot of the token L bars before step t (V each) |
+      binary counter of the bar position (counter_bits, ±1) | one-hot metre class (len(metres) + 1) |
+      for each L: whether s[t-1] repeated the token L bars before it (1/0) ]
+through one shared LSTM cell and one densor with V + n outputs: the V tokens and n "repeat the token from
+lookbacks[i] bars ago" labels. The labels are resolved into tokens (`features.fold_repeats`: each repeat label's
+probability is added to the token it points at), so the stepper returns token logits and everything downstream
+(sampling, beam search, key/range masks: a masked token takes its repeat labels' mass with it) is unchanged.
+Training minimises the cross-entropy of Magenta's labels; held-out NLL is reported on the resolved tokens (the
+probability of the actual token, comparable with `basic`).
+
+Lookback distances are in bars of the piece's metre (`lookbacks`, default (1, 2) as Magenta; (1, 2, 4, 8) reaches
+the 4- and 8-bar repeats of AABB tunes). The numpy stepper here runs without TensorFlow; lookback_keras.py holds
+the trainer and the document-style inference model, proven equal to it by tests/test_music_archs.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from app.core.config import check_range
+from app.core.sampling import softmax
+from app.errors import DataError, ModelFolderError, OptionError
+from app.music.archs.base import Arch, register
+from app.music.archs.features import (DEFAULT_METRES, MetreContext, lookback_index, lookback_labels,
+                                      lookback_tokens, parse_time_signature, repeat_flags)
+from app.music.archs.numpy_cell import NumpyLSTM
+
+
+@dataclass(frozen=True)
+class LookbackSettings:
+    lookbacks: tuple[int, ...] = field(default=(1, 2), metadata={
+        "help": "lookback distances in bars, comma-separated (default 1,2 as Magenta; try 1,2,4,8)"})
+    counter_bits: int = field(default=5, metadata={"help": "bits of the bar-position counter (default 5: 32 steps)"})
+    metres: tuple[str, ...] = field(default=DEFAULT_METRES, metadata={
+        "help": "time signatures with their own metre input, comma-separated; others share one 'other' input"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lookbacks", tuple(int(v) for v in self.lookbacks))
+        object.__setattr__(self, "metres", tuple(str(m) for m in self.metres))
+        if not 1 <= len(self.lookbacks) <= 8 or len(set(self.lookbacks)) != len(self.lookbacks):
+            raise OptionError(f"lookbacks must be 1 to 8 different bar distances, got {self.lookbacks}")
+        for L in self.lookbacks:
+            check_range("lookback distance (bars)", L, 1, 64)
+        if list(self.lookbacks) != sorted(self.lookbacks):
+            raise OptionError(f"lookbacks must be in increasing order (nearest first), got {self.lookbacks}")
+        check_range("counter_bits", self.counter_bits, 1, 12)
+        for m in self.metres:
+            parse_time_signature(m)
+
+    def context(self, spq: int) -> MetreContext:
+        return MetreContext(self.counter_bits, self.metres, spq)
+
+
+def input_size(settings: LookbackSettings, vocab_size: int, spq: int = 4) -> int:
+    n = len(settings.lookbacks)
+    return vocab_size * (1 + n) + settings.context(spq).size + n
+
+
+# --- training data ----------------------------------------------------------------------------------------------
+def piece_arrays(piece: np.ndarray, changes, settings: LookbackSettings, vocab_size: int, spq: int):
+    """One piece -> (ids (T,), lookback ids (T, n), context (T, C + n) int8, labels (T,)) for T = len(piece)."""
+    s = np.asarray(piece, np.int64)
+    ctx = settings.context(spq)
+    bar, pos, cls = ctx.grid(len(s), changes)
+    idx = lookback_index(bar, pos, settings.lookbacks)
+    x = np.concatenate([[-1], s[:-1]])
+    context = np.concatenate([ctx.rows(pos, cls), repeat_flags(s, idx)], axis=1).astype(np.int8)
+    return x, lookback_tokens(s, idx), context, lookback_labels(s, idx, vocab_size)
+
+
+def training_arrays(pieces: Sequence[np.ndarray], metres, settings: LookbackSettings, vocab_size: int, spq: int,
+                    tx: int):
+    """Pieces (and their metre changes) -> ({"ids", "lookback_ids", "context"}, labels, weights) in chunks of
+    `tx` steps (stride tx; the last chunk of a piece padded with weight 0), as app.music.train.sequence_chunks."""
+    from app.music.train import MAX_TX
+
+    if not 1 <= tx <= MAX_TX:
+        raise OptionError(f"--tx must be 1..{MAX_TX} steps, got {tx}")
+    n = len(settings.lookbacks)
+    cols = settings.context(spq).size + n
+    parts: dict[str, list] = {"ids": [], "lookback_ids": [], "context": [], "y": [], "w": []}
+    for p, changes in zip(pieces, metres):
+        if len(p) == 0:
+            continue
+        x, lb, c, y = piece_arrays(p, changes, settings, vocab_size, spq)
+        T = len(x)
+        m = math.ceil(T / tx) * tx
+        pad = m - T
+        parts["ids"].append(np.pad(x, (0, pad)).reshape(-1, tx).astype(np.int32))
+        parts["lookback_ids"].append(np.pad(lb, ((0, pad), (0, 0)), constant_values=-1).reshape(-1, tx, n)
+                                     .astype(np.int32))
+        parts["context"].append(np.pad(c, ((0, pad), (0, 0))).reshape(-1, tx, cols))
+        parts["y"].append(np.pad(y, (0, pad)).reshape(-1, tx).astype(np.int32))
+        parts["w"].append(np.pad(np.ones(T, np.float32), (0, pad)).reshape(-1, tx))
+    if not parts["ids"]:
+        raise DataError("no training data: every piece is empty")
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    return {k: cat[k] for k in ("ids", "lookback_ids", "context")}, cat["y"], cat["w"]
+
+
+# --- numpy stepper ----------------------------------------------------------------------------------------------
+class LookbackStepper:
+    """The fast path: token ids in, token logits out (labels resolved), without TensorFlow.
+
+    State: (h, c, history (batch, capacity) of the tokens fed so far, t = steps taken). `step` writes its input
+    token into the state's history, so a state is used once (beam search's `select` copies the rows it keeps).
+    Generation uses one metre for the whole batch (`time_signature`); `run` (teacher-forced, e.g. held-out NLL)
+    takes a metre per row.
+    """
+
+    def __init__(self, weights: dict, model_cfg, settings: LookbackSettings, vocab_size: int, *,
+                 time_signature=(4, 4), spq: int = 4):
+        if model_cfg.cell != "lstm" or model_cfg.layers != 1:
+            raise ModelFolderError("the lookback arch has one LSTM layer; the config says "
+                                   f"cell={model_cfg.cell}, layers={model_cfg.layers}")
+        self.settings, self.vocab_size, self.spq = settings, vocab_size, spq
+        self.ctx = settings.context(spq)
+        self.n = len(settings.lookbacks)
+        V, n = vocab_size, self.n
+        try:
+            k, r, b = weights["rnn_0/kernel"], weights["rnn_0/recurrent_kernel"], weights["rnn_0/bias"]
+            self.head_k = np.asarray(weights["head/kernel"], np.float32)
+            self.head_b = np.asarray(weights["head/bias"], np.float32)
+        except KeyError as exc:
+            raise ModelFolderError(f"weights are missing array {exc}; the model folder is incomplete") from None
+        if k.shape[0] != input_size(settings, V, spq) or self.head_k.shape[1] != V + n:
+            raise ModelFolderError(f"lookback weights (input {k.shape[0]}, output {self.head_k.shape[1]}) do not "
+                                   f"match vocabulary {V} with settings {settings}")
+        self.cell = NumpyLSTM(k, r, b)
+        K = self.cell.kernel
+        zero = np.zeros((1, K.shape[1]), np.float32)
+        self.t_prev = np.vstack([K[:V] + self.cell.bias, self.cell.bias[None]])  # row V: the zero input (id -1)
+        self.t_lb = [np.vstack([K[V * (1 + i):V * (2 + i)], zero]) for i in range(n)]
+        c0 = V * (1 + n)
+        self.w_ctx = K[c0:c0 + self.ctx.size]
+        self.w_flag = K[c0 + self.ctx.size:]
+        self.set_metre(time_signature)
+
+    def set_metre(self, time_signature) -> None:
+        num, den = parse_time_signature(time_signature)
+        self.time_signature = (num, den)
+        self._grid_len = 0
+        self._grow(1024)
+
+    def _grow(self, length: int) -> None:
+        length = max(length, 2 * self._grid_len)
+        bar, pos, cls = self.ctx.grid(length, [(0, *self.time_signature)])
+        self.lb_index = lookback_index(bar, pos, self.settings.lookbacks)
+        self.ctx_proj = self.ctx.rows(pos, cls) @ self.w_ctx  # (length, 4u)
+        self._grid_len = length
+
+    def zero_state(self, batch: int):
+        u = self.cell.units
+        z = np.zeros((batch, u), np.float32)
+        return (z, z.copy(), np.full((batch, 256), -1, np.int64), 0)
+
+    def select(self, state, keep):
+        h, c, hist, t = state
+        return (h[keep], c[keep], hist[keep], t)
+
+    def _labels_to_tokens(self, label_logits: np.ndarray, lb_tok: np.ndarray) -> np.ndarray:
+        V = self.vocab_size
+        p = softmax(label_logits)
+        tok = p[:, :V].copy()
+        rows = np.arange(len(tok))
+        for i in range(self.n):
+            ok = lb_tok[:, i] >= 0
+            tok[rows[ok], lb_tok[ok, i]] += p[ok, V + i]
+        tok /= tok.sum(axis=1, keepdims=True)
+        return np.log(np.maximum(tok, 1e-30)).astype(np.float32)
+
+    def _zx(self, prev, lb_tok, ctx_proj, flags):
+        V = self.vocab_size
+        zx = self.t_prev[np.where(prev < 0, V, prev)]
+        for i in range(self.n):
+            zx += self.t_lb[i][np.where(lb_tok[:, i] < 0, V, lb_tok[:, i])]
+        zx += ctx_proj
+        if self.n:
+            zx += flags @ self.w_flag
+        return zx
+
+    def step_labels(self, ids, state):
+        """ids (batch,) -> (label logits (batch, V + n), lookback tokens (batch, n), new state)."""
+        h, c, hist, t = state
+        ids = np.asarray(ids, np.int64)
+        if t + 1 >= self._grid_len:
+            self._grow(t + 2)
+        if t >= 1:
+            if t > hist.shape[1]:
+                hist = np.concatenate([hist, np.full((len(hist), hist.shape[1]), -1, np.int64)], axis=1)
+            hist[:, t - 1] = ids
+        rows_idx = self.lb_index[t]
+        lb_tok = np.stack([hist[:, j] if j >= 0 else np.full(len(ids), -1) for j in rows_idx], axis=1) \
+            if self.n else np.zeros((len(ids), 0), np.int64)
+        flags = np.zeros((len(ids), self.n), np.float32)
+        if t >= 1:
+            for i, j in enumerate(self.lb_index[t - 1]):
+                if j >= 0:
+                    flags[:, i] = hist[:, j] == ids
+        zx = self._zx(ids, lb_tok, self.ctx_proj[t], flags)
+        h, c = self.cell.step(zx, h, c)
+        logits = h @ self.head_k
+        logits += self.head_b
+        return logits, lb_tok, (h, c, hist, t + 1)
+
+    def step(self, ids, state):
+        """ids (batch,) -> (token logits (batch, V), new state)."""
+        logits, lb_tok, state = self.step_labels(ids, state)
+        return self._labels_to_tokens(logits, lb_tok), state
+
+    def run_labels(self, ids: np.ndarray, metres=None) -> tuple[np.ndarray, np.ndarray]:
+        """Teacher-forced: ids (batch, T) inputs (x0 = -1 first) -> (label logits (batch, T, V + n), lookback
+        tokens (batch, T, n)). metres: one list of (step, num, den) changes per row (default: the stepper's)."""
+        ids = np.asarray(ids, np.int64)
+        b, T = ids.shape
+        metres = metres if metres is not None else [[(0, *self.time_signature)]] * b
+        if len(metres) != b:
+            raise OptionError(f"{len(metres)} metres for {b} rows")
+        # the target tokens s[t] = ids[t + 1] (the last target is unknown and is only needed as a lookback
+        # source for later steps, which do not exist)
+        s = np.concatenate([ids[:, 1:], np.full((b, 1), -1)], axis=1)
+        lb_tok = np.empty((b, T, self.n), np.int64)
+        zx_ctx = np.empty((b, T, self.ctx_proj.shape[1]), np.float32)
+        flags = np.empty((b, T, self.n), np.float32)
+        for r in range(b):
+            bar, pos, cls = self.ctx.grid(T, metres[r])
+            idx = lookback_index(bar, pos, self.settings.lookbacks)
+            lb_tok[r] = lookback_tokens(s[r], idx)
+            flags[r] = repeat_flags(s[r], idx)
+            zx_ctx[r] = self.ctx.rows(pos, cls) @ self.w_ctx
+        h = np.zeros((b, self.cell.units), np.float32)
+        c = h.copy()
+        out = np.empty((b, T, self.vocab_size + self.n), np.float32)
+        for t in range(T):
+            zx = self._zx(ids[:, t], lb_tok[:, t], zx_ctx[:, t], flags[:, t])
+            h, c = self.cell.step(zx, h, c)
+            out[:, t] = h @ self.head_k + self.head_b
+        return out, lb_tok
+
+    def run(self, ids: np.ndarray, metres=None) -> np.ndarray:
+        """Teacher-forced token logits (batch, T, V) (labels resolved)."""
+        logits, lb_tok = self.run_labels(ids, metres)
+        b, T, _ = logits.shape
+        tok = self._labels_to_tokens(logits.reshape(b * T, -1), lb_tok.reshape(b * T, -1))
+        return tok.reshape(b, T, self.vocab_size)
+
+
+def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4, 4), spq=4):
+    return LookbackStepper(weights, model_cfg, settings, vocab_size, time_signature=time_signature, spq=spq)
+
+
+ARCH = register(Arch("lookback", "Magenta's Lookback RNN: the events 1, 2 ... bars back, repeat labels, bar "
+                     "position and metre as inputs", LookbackSettings, "app.music.archs.lookback",
+                     "app.music.archs.lookback_keras"))

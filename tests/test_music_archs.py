@@ -1,0 +1,312 @@
+"""The arch registry and the structure-aware archs (lookback, attention): features and labels on hand-made
+melodies, the numpy fast path equal to the Keras trainer and to the document-style inference model (within 1e-5),
+metre conditioning, registry errors, and (slow) training each arch from a tiny MIDI corpus."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.core.modelconfig import ModelConfig
+from app.core.sampling import softmax
+from app.errors import ModelFolderError, OptionError
+from app.music.archs import features as F
+from app.music.archs.base import folder_arch, get_arch
+
+V = 9  # hold, rest, 7 pitches
+
+
+# --- features and labels (numpy only) ----------------------------------------------------------------------------
+def bars(*bar_tokens):
+    return np.array([t for b in bar_tokens for t in b], np.int64)
+
+
+def test_tune_repeating_bar_1_at_bar_3_gets_the_2_bar_repeat_label():
+    # 2/4 at 4 steps per quarter: 8 steps per bar. Bar 3 repeats bar 1 exactly; bar 2 differs from both.
+    b1 = [2, 0, 0, 0, 3, 0, 4, 0]
+    b2 = [5, 0, 6, 0, 7, 0, 0, 1]
+    s = bars(b1, b2, b1)
+    bar, pos = F.bar_grid(len(s), 4, [(0, 2, 4)])
+    idx = F.lookback_index(bar, pos, (1, 2))
+    np.testing.assert_array_equal(idx[:8], -1)  # bar 1 has nothing before it
+    np.testing.assert_array_equal(idx[8:16, 0], np.arange(8))  # bar 2 looks 1 bar back at bar 1
+    np.testing.assert_array_equal(idx[8:16, 1], -1)
+    np.testing.assert_array_equal(idx[16:, 1], np.arange(8))  # bar 3: 2 bars back is bar 1
+    labels = F.lookback_labels(s, idx, V)
+    np.testing.assert_array_equal(labels[16:], V + 1)  # every step of bar 3: "repeat 2 bars ago"
+    np.testing.assert_array_equal(labels[:8], s[:8])  # bar 1: the tokens themselves
+    # bar 2 vs bar 1: equal only where both hold (0 at steps 1, 3, 5) -> the 1-bar repeat label there
+    expect = np.where(np.array(b2) == np.array(b1), V + 0, b2)
+    np.testing.assert_array_equal(labels[8:16], expect)
+    # the input flags say whether the *previous* token repeated: at step 17 (s[16] == s[0]) for 2 bars
+    flags = F.repeat_flags(s, idx)
+    assert flags[17, 1] == 1 and flags[16, 1] == 0 and flags[0].sum() == 0
+    np.testing.assert_array_equal(flags[17:, 1], 1)
+    # Magenta's rule: the most distant matching lookback wins (bar 3 equals bar 1, and where bar 2 holds, bar 2)
+    both = (np.array(b1) == np.array(b2))
+    assert labels[16 + np.flatnonzero(both)[0]] == V + 1
+
+
+def test_lookback_follows_the_metre_and_its_changes():
+    bar, pos = F.bar_grid(40, 4, [(0, 3, 4), (24, 4, 4)])  # two bars of 3/4 (12 steps), then 4/4
+    idx = F.lookback_index(bar, pos, (1,))
+    assert idx[12, 0] == 0 and idx[23, 0] == 11  # second 3/4 bar looks back one 3/4 bar
+    assert idx[24, 0] == 12 and idx[35, 0] == 23  # first 4/4 bar: same position in the 3/4 bar before
+    np.testing.assert_array_equal(idx[36:40, 0], -1)  # positions 12..15 do not exist in a 3/4 bar
+    ctx = F.MetreContext(counter_bits=5)
+    _, p, cls = ctx.grid(40, [(0, 3, 4), (24, 4, 4)])
+    assert cls[0] == ctx.metres.index("3/4") and cls[30] == ctx.metres.index("4/4")
+    rows = ctx.rows(p, cls)
+    np.testing.assert_array_equal(rows[13, :5], [1, -1, -1, -1, -1])  # position 1 in its bar
+    np.testing.assert_array_equal(rows[11, :5], [1, 1, -1, 1, -1])  # position 11 = 0b01011
+    assert ctx.metre_class(7, 8) == len(ctx.metres)  # "other"
+
+
+def test_fold_repeats_moves_label_mass_and_drops_missing_lookbacks():
+    p = np.array([[0.1, 0.2, 0.1, 0.3, 0.3]])  # V = 3 tokens, 2 repeat labels
+    np.testing.assert_allclose(F.fold_repeats(p, np.array([[2, 0]]), 3), [[0.4, 0.2, 0.4]])
+    np.testing.assert_allclose(F.fold_repeats(p, np.array([[2, -1]]), 3), [[0.1 / 0.7, 0.2 / 0.7, 0.4 / 0.7]])
+
+
+def test_parse_time_signature():
+    assert F.parse_time_signature("6/8") == (6, 8)
+    for bad in ("6-8", "0/4", "3/5", "x/4"):
+        with pytest.raises(OptionError, match="time signature"):
+            F.parse_time_signature(bad)
+
+
+def test_registry_names_and_errors():
+    from app.music.archs import arch_names
+
+    assert {"basic", "lookback", "attention"} <= set(arch_names())
+    with pytest.raises(OptionError, match="unknown arch 'transformer'.*basic"):
+        get_arch("transformer")
+    with pytest.raises(ModelFolderError, match="unknown to this version"):
+        folder_arch({"arch": {"name": "transformer"}})
+    arch, settings = folder_arch({})  # an old folder without "arch" is basic
+    assert arch.name == "basic"
+    arch, settings = folder_arch({"arch": {"name": "lookback", "settings": {"lookbacks": [1, 2, 4, 8]}}})
+    assert settings.lookbacks == (1, 2, 4, 8)
+    with pytest.raises(OptionError, match="unknown option"):
+        folder_arch({"arch": {"name": "lookback", "settings": {"lookback": [1]}}})
+    with pytest.raises(OptionError, match="increasing"):
+        arch.make_settings({"lookbacks": [2, 1]})
+
+
+# --- fast path == Keras (trainer and document-style inference model) ----------------------------------------------
+SMALL = {"lookback": {"lookbacks": (1, 2)}, "attention": {"attn_length": 6, "attn_dim": 5}}
+CFG = ModelConfig(cell="lstm", units=8, layers=1, input="onehot")
+METRES = [[(0, 2, 4)], [(0, 3, 8)], [(0, 2, 4), (16, 3, 4)]]
+
+
+def tune_pieces(rng, n=3, length=40):
+    """Random tokens whose bars (8 steps) often repeat the bar 1 or 2 before, so repeat labels occur."""
+    out = []
+    for _ in range(n):
+        s = list(rng.integers(0, V, 8))
+        while len(s) < length:
+            k = rng.integers(0, 3)
+            s += list(rng.integers(0, V, 8)) if k == 0 else s[-8 * k:][:8]
+        out.append(np.array(s[:length], np.int32))
+    return out
+
+
+@pytest.fixture(scope="module")
+def keras_mod():
+    return pytest.importorskip("keras")
+
+
+def randomised(arch_name, seed=1, scale=0.6):
+    arch = get_arch(arch_name)
+    settings = arch.make_settings(SMALL[arch_name])
+    trainer = arch.keras().build_trainer(CFG, settings, V, seed=seed)
+    rng = np.random.default_rng(seed)
+    for layer in trainer.layers:
+        layer.set_weights([rng.normal(0, scale, w.shape).astype(np.float32) for w in layer.get_weights()])
+    return arch, settings, trainer
+
+
+@pytest.mark.parametrize("arch_name", ["lookback", "attention"])
+def test_numpy_fast_path_equals_keras_trainer(keras_mod, arch_name):
+    arch, settings, trainer = randomised(arch_name)
+    rng = np.random.default_rng(0)
+    pieces = tune_pieces(rng)
+    X, Y, W = arch.numpy().training_arrays(pieces, METRES, settings, V, 4, tx=40)
+    assert W.shape == (3, 40) and W.min() == 1  # one whole chunk per piece: both start from zero state
+    keras_probs = softmax(np.asarray(trainer(X), np.float64))
+    weights = arch.keras().export_weights(trainer, CFG)
+    st = arch.numpy().make_stepper(weights, CFG, settings, V)
+    if arch_name == "lookback":
+        labels, lb_tok = st.run_labels(X["ids"], METRES)
+        np.testing.assert_allclose(softmax(labels.astype(np.float64)), keras_probs, atol=1e-5, rtol=0)
+        np.testing.assert_array_equal(lb_tok, X["lookback_ids"])
+        keras_tokens = F.fold_repeats(keras_probs, X["lookback_ids"], V)
+        assert Y.max() >= V  # repeat labels are trained
+    else:
+        keras_tokens = keras_probs
+    tokens = softmax(st.run(X["ids"], METRES).astype(np.float64))
+    np.testing.assert_allclose(tokens, keras_tokens, atol=1e-5, rtol=0)
+    # step by step (generation's path) equals teacher-forced run for a batch in one metre
+    st1 = arch.numpy().make_stepper(weights, CFG, settings, V, time_signature=(3, 8))
+    ids = X["ids"][1:2].repeat(2, axis=0)
+    state = st1.zero_state(2)
+    for t in range(ids.shape[1]):
+        logits, state = st1.step(ids[:, t], state)
+        np.testing.assert_allclose(softmax(logits.astype(np.float64)), tokens[1:2, t].repeat(2, 0), atol=1e-5)
+    # the metre is an input: the same tokens under another metre give other probabilities
+    other = softmax(st.run(X["ids"], [[(0, 4, 4)]] * 3).astype(np.float64))
+    assert np.abs(other - tokens).max() > 1e-3
+
+
+@pytest.mark.parametrize("arch_name", ["lookback", "attention"])
+def test_inference_model_equals_numpy_and_loads_safely(keras_mod, arch_name, tmp_path):
+    arch, settings, trainer = randomised(arch_name, seed=2, scale=1.0)
+    weights = arch.keras().export_weights(trainer, CFG)
+    ty, ts, b = 20, (3, 4), 3
+    inf = arch.keras().inference_model(weights, CFG, settings, V, Ty=ty, time_signature=ts)
+    assert not any(isinstance(layer, keras_mod.layers.Lambda) for layer in inf.layers)
+    ctx = settings.context(4)
+    _, pos, cls = ctx.grid(ty, [(0, *ts)])
+    rng = np.random.default_rng(0)
+    inputs = [np.zeros((b, 1, V), np.float32), rng.normal(0, 0.5, (b, CFG.units)).astype(np.float32),
+              rng.normal(0, 0.5, (b, CFG.units)).astype(np.float32),
+              np.repeat(ctx.rows(pos, cls)[None], b, axis=0)]
+    doc = np.stack(inf.predict(inputs, verbose=0), axis=1)  # (b, Ty, V) token probabilities
+    seq = doc.argmax(-1)
+    assert len(np.unique(seq)) > 1
+    st = arch.numpy().make_stepper(weights, CFG, settings, V, time_signature=ts)
+    state = st.zero_state(b)
+    state = (inputs[1], inputs[2], *state[2:])  # the same non-zero initial (h, c)
+    x = np.full(b, -1)
+    for t in range(ty):
+        logits, state = st.step(x, state)
+        np.testing.assert_allclose(softmax(logits.astype(np.float64)), doc[:, t], atol=1e-5, rtol=0)
+        x = seq[:, t]  # teacher-forced on the inference model's own choices
+    inf.save(tmp_path / "inf.keras")
+    back = keras_mod.saving.load_model(tmp_path / "inf.keras", safe_mode=True)
+    np.testing.assert_allclose(np.stack(back.predict(inputs, verbose=0), 1), doc, atol=1e-6)
+
+
+# --- training from a corpus, fine-tuning, generation in another metre (slow) ----------------------------------------
+def write_tunes(folder, rng, n=10):
+    """AABB-like tunes as MIDI files, half in 4/4 and half in 6/8: bar k repeats bar k - 2 (phrase repeats)."""
+    from app.music.melody import Melody
+    from app.music.midi_io import write_midi
+
+    folder.mkdir()
+    for k in range(n):
+        ts = (4, 4) if k % 2 else (6, 8)
+        bar = 16 if ts == (4, 4) else 12
+        a = [(int(60 + rng.choice([0, 2, 4, 5, 7, 9])), s, s + 2) for s in range(0, bar, 2)]
+        b = [(int(60 + rng.choice([0, 2, 4, 5, 7, 9])), s, s + 4) for s in range(0, bar, 4)]
+        notes = []
+        for rep in range(4):
+            for j, part in enumerate((a, b)):
+                off = (2 * rep + j) * bar
+                notes += [(p, s + off, e + off) for p, s, e in part]
+        write_midi(Melody.from_notes(notes, qpm=100.0, time_signature=ts), folder / f"tune{k:02d}.mid")
+
+
+@pytest.mark.slow
+def test_each_arch_trains_fine_tunes_and_generates_from_a_midi_corpus(keras_mod, tmp_path, capsys):
+    import pretty_midi
+
+    from app.cli import main
+    from app.core.folder import load_model_folder
+
+    write_tunes(tmp_path / "midi", np.random.default_rng(0))
+    assert main(["music", "corpus", "--source", str(tmp_path / "midi"), "--out", str(tmp_path / "c"), "--jobs",
+                 "1", "--quiet"]) == 0
+    common = ["--corpus", str(tmp_path / "c"), "--units", "8", "--tx", "64", "--batch-size", "8", "--quiet",
+              "--no-baselines", "--logdir", str(tmp_path / "tb")]
+    flags = {"basic": [], "lookback": ["--lookbacks", "1,2,4"], "attention": ["--attn-length", "8"]}
+    for name, extra in flags.items():
+        out = tmp_path / name
+        assert main(["music", "train", "--arch", name, *extra, "--out", str(out), "--epochs", "1", *common]) == 0
+        folder = load_model_folder(out, domain="music")
+        assert folder.config["arch"]["name"] == name and folder.card["arch"]["name"] == name
+        if name == "lookback":
+            assert folder.config["arch"]["settings"]["lookbacks"] == [1, 2, 4]
+        # fine-tuning the same arch works (acceptance 7) and keeps its settings
+        assert main(["music", "train", "--from", str(out), "--out", str(out) + "_ft", "--epochs", "1",
+                     *common]) == 0
+        assert load_model_folder(str(out) + "_ft").config["arch"] == folder.config["arch"]
+        capsys.readouterr()
+        # 6/8 output: the MIDI carries the metre, 2 bars are 24 steps
+        for ts, steps in (("6/8", 24), ("4/4", 32)):
+            res_dir = tmp_path / f"gen_{name}_{ts[0]}"
+            assert main(["music", "generate", "--model", str(out), "--time-signature", ts, "--bars", "2",
+                         "--seed", "1", "--key", "C", "--no-wav", "--no-png", "--json", "--out-dir",
+                         str(res_dir)]) == 0
+            res = json.loads(capsys.readouterr().out)[0]
+            assert res["steps"] == steps
+            pm = pretty_midi.PrettyMIDI(res["mid"])
+            sig = pm.time_signature_changes[0]
+            assert (sig.numerator, sig.denominator) == tuple(int(v) for v in ts.split("/"))
+        assert main(["music", "generate", "--model", str(out), "--beam", "3", "--primer", "60 62", "--bars", "1",
+                     "--no-wav", "--no-png", "--out-dir", str(tmp_path / f"beam_{name}")]) == 0
+        capsys.readouterr()
+        assert main(["music", "evaluate", "--model", str(out), "--corpus", str(tmp_path / "c"), "--json",
+                     "--no-baselines"]) == 0
+        m = json.loads(capsys.readouterr().out)["model_metrics"]
+        assert np.isfinite(m["nll_nats_per_step"])
+    # another arch on top of a basic model is a clear error (exit 2, one line)
+    capsys.readouterr()
+    assert main(["music", "train", "--arch", "lookback", "--from", str(tmp_path / "basic"), "--out",
+                 str(tmp_path / "x"), "--epochs", "1", *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "it is a 'basic' model" in err and not (tmp_path / "x").exists()
+    assert main(["music", "train", "--lookbacks", "1,2", "--out", str(tmp_path / "y"), *common]) == 2
+    assert "need --arch" in capsys.readouterr().err
+
+
+# --- generation options on every arch (numpy only) -----------------------------------------------------------------
+def numpy_weights(arch_name, settings, rng, units=8, vocab=V):
+    """Random weights of the right shapes, without Keras."""
+    from app.music.archs import attention, lookback
+
+    u = units
+    if arch_name == "lookback":
+        n = len(settings.lookbacks)
+        shapes = {"rnn_0/kernel": (lookback.input_size(settings, vocab), 4 * u), "head/kernel": (u, vocab + n),
+                  "head/bias": (vocab + n,)}
+    elif arch_name == "attention":
+        d = settings.attn_dim
+        shapes = {"rnn_0/kernel": (attention.input_size(settings, vocab) + u, 4 * u), "attn/key": (u, d),
+                  "attn/query": (u, d), "attn/query_bias": (d,), "attn/v": (d,), "attn/out_kernel": (2 * u, u),
+                  "attn/out_bias": (u,), "head/kernel": (u, vocab), "head/bias": (vocab,)}
+    else:
+        shapes = {"rnn_0/kernel": (vocab, 4 * u), "head/kernel": (u, vocab), "head/bias": (vocab,)}
+    shapes.update({"rnn_0/recurrent_kernel": (u, 4 * u), "rnn_0/bias": (4 * u,)})
+    return {k: rng.normal(0, 1.0, s).astype(np.float32) for k, s in shapes.items()}
+
+
+@pytest.mark.parametrize("arch_name", ["basic", "lookback", "attention"])
+def test_key_range_primer_and_beam_work_for_every_arch(arch_name):
+    from app.core.sampling import SamplingOptions
+    from app.music.codec import MelodyCodec
+    from app.music.generate import note_pitches
+    from app.music.melody import Melody
+    from app.music.sampler import MelodyOptions, generate_ids
+
+    codec = MelodyCodec(60, 72)
+    arch = get_arch(arch_name)
+    settings = arch.make_settings(SMALL.get(arch_name, {}))
+    weights = numpy_weights(arch_name, settings, np.random.default_rng(3), vocab=codec.size)
+    st = arch.numpy().make_stepper(weights, CFG, settings, codec.size, time_signature=(6, 8))
+    pitches = note_pitches(codec)
+    primer = codec.encode(Melody.from_notes([(64, 0, 4), (67, 4, 8)]))
+    for opts in (MelodyOptions(n=4, steps=48, seed=0, key="C", min_pitch=62, max_pitch=69,
+                               sampling=SamplingOptions(temperature=1.5)),
+                 MelodyOptions(n=2, steps=24, beam=3, key="C", min_pitch=62, max_pitch=69)):
+        ids = generate_ids(st, pitches, opts, primer)
+        assert ids.shape == (opts.n, len(primer) + opts.steps)
+        np.testing.assert_array_equal(ids[:, :len(primer)], np.broadcast_to(primer, (opts.n, len(primer))))
+        new = pitches[ids[:, len(primer):]]
+        played = new[new >= 0]
+        assert played.size and set(played % 12) <= {0, 2, 4, 5, 7, 9, 11} and 62 <= played.min() <= played.max() <= 69
+    # same seed, same melodies
+    o = MelodyOptions(n=2, steps=32, seed=5)
+    np.testing.assert_array_equal(generate_ids(st, pitches, o), generate_ids(st, pitches, o))
