@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.core.config import check_choice, check_range
 
 CELLS = ("lstm", "gru")
 INPUTS = ("onehot", "embedding")
+DISTRIBUTE_CHOICES = ("auto", "none", "mirrored", "multi-worker")  # see app.core.distribute
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,13 @@ class TrainConfig:
     patience: int = 8
     seed: int = 0
     val_fraction: float = 0.1
+    distribute: str = field(default="auto", metadata={
+        "help": "none: one device; mirrored: all local GPUs; multi-worker: the machines in TF_CONFIG; "
+                "auto: mirrored when more than one GPU is visible, else none. --batch-size is per replica",
+        "choices": DISTRIBUTE_CHOICES})
 
     def __post_init__(self) -> None:
+        check_choice("distribute", self.distribute, DISTRIBUTE_CHOICES)
         check_range("epochs", self.epochs, 1, 100000)
         check_range("batch_size", self.batch_size, 1, 1 << 16)
         check_range("learning_rate", self.learning_rate, 0.0, 10.0, lo_open=True)

@@ -31,6 +31,9 @@ def register(sub) -> None:
     t.add_argument("--lr-decay", type=float, help="learning-rate factor per epoch (0 < d <= 1)")
     t.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
     t.add_argument("--seed", type=int)
+    t.add_argument("--distribute", choices=("auto", "none", "mirrored", "multi-worker"),
+                   help="none, mirrored (local GPUs), multi-worker (TF_CONFIG machines); default auto: mirrored "
+                        "when more than one GPU is visible, else none. --batch-size is per replica")
     t.add_argument("--logdir", help="TensorBoard log folder (default runs/music/<model name>)")
     t.add_argument("--no-baselines", action="store_true", help="skip the n-gram baselines in the model card")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -81,16 +84,23 @@ def cmd_train(args) -> int:
         return dataclasses.replace(cfg, **{k: getattr(args, k) for k in names if getattr(args, k) is not None})
 
     model_cfg = pick(M, ("cell", "units", "layers", "dropout"))
-    train_cfg = pick(T, ("epochs", "batch_size", "learning_rate", "lr_decay", "patience", "seed"))
+    train_cfg = pick(T, ("epochs", "batch_size", "learning_rate", "lr_decay", "patience", "seed", "distribute"))
     out = Path(args.out)
     data = load_music_data(args.corpus)
     log_dir = args.logdir or str(Path("runs") / "music" / out.name)
     what = f"fine-tuning {args.from_model}" if args.from_model else ("resuming" if args.resume else "training")
     print(f"{what} {out} on {args.corpus}: {len(data.train)} train / {len(data.val)} validation pieces",
           file=sys.stderr)
+    from app.core.distribute import cudnn_warning, make_placement
+
+    placement = make_placement(train_cfg.distribute)
+    print(placement.describe(), file=sys.stderr)
+    warning = cudnn_warning(model_cfg.recurrent_dropout, placement)
+    if warning:
+        print(warning, file=sys.stderr)
     card = train_music(data, out, model_cfg, train_cfg, tx=args.tx or DEFAULT_TX, resume=args.resume,
                        from_model=args.from_model, log_dir=log_dir, progress=not args.quiet,
-                       baselines=not args.no_baselines)
+                       baselines=not args.no_baselines, placement=placement)
     v = card["metrics"]["validation"]
     print(f"saved {out}: {card['epochs_done']} epochs (best {card['best_epoch']}), {card['train_seconds']} s; "
           f"validation {v['nll_nats_per_step']:.4f} nats/step, perplexity {v['perplexity']:.3f}, "

@@ -31,6 +31,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
     t.add_argument("--val-fraction", type=float)
     t.add_argument("--seed", type=int, help="split and initialisation seed")
+    t.add_argument("--distribute", choices=("auto", "none", "mirrored", "multi-worker"),
+                   help="none, mirrored (local GPUs), multi-worker (TF_CONFIG machines); default auto: mirrored "
+                        "when more than one GPU is visible, else none. --batch-size is per replica")
     t.add_argument("--keep-case", action="store_true", help="do not lower-case the names")
     t.add_argument("--logdir", help="TensorBoard log folder (default runs/<model name>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -82,12 +85,20 @@ def cmd_train(args) -> int:
         return dataclasses.replace(cfg, **{k: getattr(args, k) for k in names if getattr(args, k) is not None})
 
     model_cfg: ModelConfig = pick(M, ("cell", "units", "layers", "dropout", "recurrent_dropout", "input", "embed_dim"))
-    train_cfg: TrainConfig = pick(T, ("epochs", "batch_size", "learning_rate", "patience", "val_fraction", "seed"))
+    train_cfg: TrainConfig = pick(T, ("epochs", "batch_size", "learning_rate", "patience", "val_fraction", "seed",
+                                      "distribute"))
     out = Path(args.out)
     log_dir = args.logdir or str(Path("runs") / out.name)
     print(f"training {out} on {args.data}: {model_cfg}", file=sys.stderr)
+    from app.core.distribute import cudnn_warning, make_placement
+
+    placement = make_placement(train_cfg.distribute)
+    print(placement.describe(), file=sys.stderr)
+    warning = cudnn_warning(model_cfg.recurrent_dropout, placement)
+    if warning:
+        print(warning, file=sys.stderr)
     card = train_names_model(args.data, out, model_cfg, train_cfg, lowercase=not args.keep_case,
-                             log_dir=log_dir, progress=not args.quiet)
+                             log_dir=log_dir, progress=not args.quiet, placement=placement)
     m = card["metrics"]
     print(f"saved {out}: {card['data']['train_names']} train / {card['data']['val_names']} validation names, "
           f"{m['epochs_run']} epochs (best {m['best_epoch']}), {m['train_seconds']} s; validation "
