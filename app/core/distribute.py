@@ -128,8 +128,36 @@ def _mirrored(tf) -> Placement:
     return Placement(strategy, "mirrored", strategy.num_replicas_in_sync, 1, True, _devices(tf, "mirrored"))
 
 
+def patch_keras_scalar_logs() -> None:
+    """Keras 3.15 reduces fit's scalar logs (loss, metrics) across workers with `strategy.reduce("MEAN", v,
+    axis=0)`, which fails for scalars ("Invalid reduction dimension 0") under MultiWorkerMirroredStrategy. Reduce
+    scalars with axis=None (the mean over replicas) and leave everything else to Keras. Idempotent."""
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+    if getattr(original, "_app_patched", False):
+        return
+    tf = _tf()
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            from keras.src import tree
+
+            def reduce(v):
+                if isinstance(v, tf.distribute.DistributedValues) or tf.is_tensor(v):
+                    return strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0)
+                return v
+
+            return tree.map_structure(reduce, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._app_patched = True
+    trainer.reduce_per_replica = reduce_per_replica
+
+
 def _multi_worker(tf) -> Placement:
     cfg = read_tf_config()
+    patch_keras_scalar_logs()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     workers = sum(len(cfg["cluster"].get(k, [])) for k in ("chief", "worker"))
     return Placement(strategy, "multi-worker", strategy.num_replicas_in_sync, workers, is_chief_task(cfg),

@@ -126,8 +126,10 @@ def fit(model: keras.Model, train: Arrays | tf.data.Dataset, val: Arrays | tf.da
     else:
         train_ds, steps = make_dataset(train, global_batch, True, tcfg.seed), math.ceil(len(train[0]) / global_batch)
     val_ds = val if isinstance(val, tf.data.Dataset) else make_dataset(val, 1024, False, 0)
-    scope = placement.scope() if placement is not None else contextlib.nullcontext()
-    with scope:
+    def scope():
+        return placement.scope() if placement is not None else contextlib.nullcontext()
+
+    with scope():
         compile_model(model, tcfg, steps)
         if optimizer_from is not None:
             restore_optimizer(model, optimizer_from)
@@ -139,6 +141,17 @@ def fit(model: keras.Model, train: Arrays | tf.data.Dataset, val: Arrays | tf.da
     ]
     if log_dir is not None and (placement is None or placement.is_chief):
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False))
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=tcfg.epochs, initial_epoch=initial_epoch,
-                     callbacks=callbacks, verbose=0, shuffle=False)
+    # Keras 3.15's fit starts with a "symbolic build" that all-reduces one input batch across replicas, which
+    # MultiWorkerMirroredStrategy cannot do for int32 token ids (ValueError on PerReplica). Our model is already
+    # built, so that step is not needed: hiding the model's strategy skips it, and fit, run in the scope, takes
+    # the same strategy from the scope.
+    saved_strategy = model._distribute_strategy
+    if placement is not None and placement.name != "none":
+        model._distribute_strategy = None
+    try:
+        with scope():
+            hist = model.fit(train_ds, validation_data=val_ds, epochs=tcfg.epochs, initial_epoch=initial_epoch,
+                             callbacks=callbacks, verbose=0, shuffle=False)
+    finally:
+        model._distribute_strategy = saved_strategy
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
