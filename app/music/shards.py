@@ -141,15 +141,24 @@ def write_shards(corpus: str | Path, out: str | Path, shards: int = 16, augment:
     Training pieces are written once per shift in -augment..+augment (shifts that leave the vocabulary are
     skipped), spread round-robin over `shards` files in a seeded random order. Returns the manifest.
     """
+    check_shard_options(shards, augment)
+    from app.music.train import load_music_data
+
+    return write_pieces(load_music_data(corpus), out, shards, augment, seed)
+
+
+def check_shard_options(shards: int, augment: int) -> None:
     if not 1 <= shards <= 10000:
         raise OptionError(f"--shards must be 1..10000, got {shards}")
     if not 0 <= augment <= 24:
         raise OptionError(f"--augment must be 0..24 semitones, got {augment}")
+
+
+def write_pieces(data, out: str | Path, shards: int = 16, augment: int = 0, seed: int = 0) -> dict:
+    """Write a `MusicData` (in-memory pieces, vocabulary, codec, source) as a shard folder; see write_shards."""
+    check_shard_options(shards, augment)
     import tensorflow as tf
 
-    from app.music.train import load_music_data
-
-    data = load_music_data(corpus)
     if data.vocab.size > 32767:
         raise DataError(f"vocabulary of {data.vocab.size} tokens does not fit int16 records")
     out = Path(out)
