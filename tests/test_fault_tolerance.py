@@ -76,6 +76,7 @@ def test_kill_9_during_epoch_3_then_the_same_command_resumes_at_epoch_3(tmp_path
 
     r = subprocess.run(command(data, out), cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "training on CPU" in r.stderr and "distribute none, 1 replica(s)" in r.stderr  # the device is reported
     card = json.loads((out / "card.json").read_text())
     ref_card = json.loads((ref / "card.json").read_text())
     assert card["resumed_from_epoch"] == 2 and card["metrics"]["epochs_run"] == 5
