@@ -4,13 +4,14 @@
        a) the default corpus, in memory (today's path), and
        b) a shard folder of >= 10x its tokens (the default corpus transposed -6..+6: `music shard --augment 6`),
           streamed with tf.data;
-     each in its own process: peak RSS (ru_maxrss), training tokens per second (real tokens of the epoch / time
-     from the first to the last training batch, validation excluded).
+     each in its own process: peak RSS (ru_maxrss), training tokens per second (real tokens of batches 1..n-1 /
+     time from the end of batch 0, which includes tracing, to the end of the last batch; validation excluded).
   2. workers: tokens/s of one epoch on the default corpus with --distribute none (one process) vs multi-worker with
      2 local worker processes (TF_CONFIG on localhost, gRPC; global batch 64 in both).
   3. a paper estimate of one epoch on a Lakh-size corpus (~170,000 MIDI files) on 1 and 8 GPUs: the measured
-     part (tokens per piece of our corpus, FLOPs per token of the model, CPU tokens/s) and the assumed part
-     (tokens per Lakh file, GPU throughput, scaling efficiency) are printed separately.
+     part (tokens per piece of our corpus, CPU tokens/s of the shipped model size, units 256), the computed part
+     (FLOPs per token) and the assumed part (tokens per Lakh file, GPU time-step latency, scaling efficiency) are
+     printed separately.
 
 Usage: .venv/bin/python bench/train_scale.py [--corpus data/corpora/default] [--shards data/corpora/default-x13]
            [--units 64] [--skip-workers] [--json out.json]
@@ -38,7 +39,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 LAKH_FILES = 170_000
 ASSUMED_LAKH_MELODY_STEPS = 1_700  # assumption: a ~3.5 min song at 120 qpm, 4 steps per quarter: 420 quarters x 4
-ASSUMED_GPU_TOKENS_PER_S = {64: 2.0e6, 256: 1.0e6}  # assumption, see BENCHMARKS.md (cuDNN LSTM, batch 256/GPU)
+# Assumptions for the GPU estimate (nothing here was measured on a GPU; this machine has none). A small LSTM on a GPU
+# is latency-bound: the cuDNN kernel runs the tx time steps one after another, forward then backward, each step a
+# few small matrix products. Assumed 20 microseconds per time step (forward + backward together 2 x tx steps per
+# batch); tokens/s = batch / (2 x latency). The FLOP rate this implies is checked against the GPU's peak below.
+ASSUMED_STEP_LATENCY_S = 20e-6
+ASSUMED_GPU_BATCH = 64  # per GPU (the CLI's --batch-size is per replica)
+ASSUMED_GPU_PEAK_FLOPS = 50e12  # assumption: dense fp32/TF32 throughput of one current data-centre GPU, order only
 ASSUMED_SCALING_8 = 0.85  # assumption: all-reduce efficiency of 8 GPUs on one machine (NVLink)
 
 
@@ -59,11 +66,9 @@ def one_run(corpus: str, units: int, distribute: str, batch: int, tx: int) -> di
     tokens = data.stream.train_tokens if data.stream is not None else int(sum(len(p) for p in data.train))
     times: dict[str, float] = {}
 
-    class Clock(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            times.setdefault("first", time.perf_counter())
-
+    class Clock(keras.callbacks.Callback):  # from the end of batch 0 (tracing excluded) to the last batch's end
         def on_train_batch_end(self, batch, logs=None):
+            times.setdefault("first", time.perf_counter())
             times["last"] = time.perf_counter()
             times["batches"] = batch + 1
 
@@ -72,10 +77,11 @@ def one_run(corpus: str, units: int, distribute: str, batch: int, tx: int) -> di
                            TrainConfig(epochs=1, batch_size=batch, distribute=distribute, seed=0), tx=tx,
                            progress=False, baselines=False, hooks=[Clock()])
     seconds = times["last"] - times["first"]
+    timed_tokens = tokens * (times["batches"] - 1) / times["batches"]  # batches 1.. (pieces are shuffled evenly)
     return {"corpus": corpus, "streamed": data.stream is not None, "distribute": distribute,
             "replicas": card["distribute"]["replicas"], "units": units, "batch_per_replica": batch, "tx": tx,
             "train_tokens": tokens, "train_pieces": card["corpus"]["train_pieces"], "batches": times["batches"],
-            "train_seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds),
+            "timed_seconds": round(seconds, 2), "tokens_per_s": round(timed_tokens / seconds),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "val_nll": card["metrics"]["validation"]["nll_nats_per_step"], "vocab": data.vocab.size}
 
@@ -112,26 +118,33 @@ def two_workers(corpus: str, units: int, batch: int, tx: int) -> list[dict]:
     return out
 
 
-def lakh_estimate(corpus_report: dict, cpu_default_model_tps: float | None) -> dict:
+def lakh_estimate(corpus_report: dict, cpu_tps_units256: float | None, cpu_tps_units64: float | None) -> dict:
+    """Epoch time of a Lakh-size corpus from measured tokens per piece and CPU speed plus the stated assumptions."""
     pieces_read = corpus_report["pieces"]["read"]
     tokens = corpus_report["tokens"]
     per_piece = tokens / max(1, pieces_read)
+    gpu_tps = ASSUMED_GPU_BATCH / (2 * ASSUMED_STEP_LATENCY_S)
+    flops256 = lstm_train_flops_per_token(256, 51)
     out = {"measured": {"our_corpus_pieces_read": pieces_read, "our_corpus_tokens": tokens,
                         "our_tokens_per_piece": round(per_piece, 1),
-                        "cpu_tokens_per_s_units256": cpu_default_model_tps,
-                        "train_flops_per_token_units256": lstm_train_flops_per_token(256, 51)},
+                        "cpu_tokens_per_s_units256_batch32": cpu_tps_units256,
+                        "cpu_tokens_per_s_units64_batch64": cpu_tps_units64},
+           "computed": {"train_flops_per_token_units256": flops256,
+                        "cpu_achieved_gflops_units256": round(cpu_tps_units256 * flops256 / 1e9, 1)
+                        if cpu_tps_units256 else None,
+                        "gpu_tokens_per_s_assumed_latency": gpu_tps,
+                        "gpu_flops_needed_fraction_of_peak": round(gpu_tps * flops256 / ASSUMED_GPU_PEAK_FLOPS, 3)},
            "assumed": {"lakh_files": LAKH_FILES, "melody_steps_per_lakh_file": ASSUMED_LAKH_MELODY_STEPS,
-                       "gpu_tokens_per_s": ASSUMED_GPU_TOKENS_PER_S, "scaling_efficiency_8_gpus": ASSUMED_SCALING_8}}
+                       "gpu_step_latency_s": ASSUMED_STEP_LATENCY_S, "gpu_batch": ASSUMED_GPU_BATCH,
+                       "gpu_peak_flops": ASSUMED_GPU_PEAK_FLOPS, "scaling_efficiency_8_gpus": ASSUMED_SCALING_8}}
     rows = []
     for label, steps in (("tokens/file as our folk corpus (measured)", per_piece),
                          ("tokens/file of a full song (assumed)", ASSUMED_LAKH_MELODY_STEPS)):
         total = LAKH_FILES * steps
-        for units, tps in ASSUMED_GPU_TOKENS_PER_S.items():
-            rows.append({"basis": label, "epoch_tokens": round(total), "units": units,
-                         "1_gpu_minutes": round(total / tps / 60, 1),
-                         "8_gpu_minutes": round(total / (tps * 8 * ASSUMED_SCALING_8) / 60, 2),
-                         "cpu_minutes_units256": round(total / cpu_default_model_tps / 60, 1)
-                         if cpu_default_model_tps and units == 256 else None})
+        rows.append({"basis": label, "epoch_tokens": round(total),
+                     "cpu_hours_units256": round(total / cpu_tps_units256 / 3600, 1) if cpu_tps_units256 else None,
+                     "1_gpu_minutes": round(total / gpu_tps / 60, 1),
+                     "8_gpu_minutes": round(total / (gpu_tps * 8 * ASSUMED_SCALING_8) / 60, 2)})
     out["rows"] = rows
     return out
 
@@ -155,7 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-workers", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--lakh-from", metavar="JSON", help="only recompute the Lakh estimate from a saved --json")
     a = ap.parse_args(argv)
+    if a.lakh_from:
+        saved = json.loads(Path(a.lakh_from).read_text())
+        report = json.loads((Path(a.corpus) / "report.json").read_text())
+        print(json.dumps(lakh_estimate(report, saved.get("units256", {}).get("tokens_per_s"),
+                                       saved.get("in_memory", {}).get("tokens_per_s")), indent=1))
+        return 0
     results: dict = {}
     common = ["--units", str(a.units)]
     if not a.skip_memory:
@@ -177,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         results["units256"] = run_child(["--corpus", a.corpus, "--units", "256", "--batch", "32"])
         cpu256 = results["units256"]["tokens_per_s"]
         print(json.dumps(results["units256"]), flush=True)
-    results["lakh"] = lakh_estimate(report, cpu256)
+    results["lakh"] = lakh_estimate(report, cpu256, (results.get("in_memory") or {}).get("tokens_per_s"))
     print(json.dumps(results["lakh"], indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1) + "\n")

@@ -3,6 +3,7 @@
 
 usage: python tests/distributed_worker.py names|music DISTRIBUTE BATCH_SIZE DUMP.npz
 The model folder is written to ./model (relative to the working directory), TensorBoard logs to ./logs.
+DISTRIBUTE "mirrored-cpu2" runs MirroredStrategy over two logical CPU devices (the GPU code path, without GPUs).
 """
 
 from __future__ import annotations
@@ -44,6 +45,17 @@ class Dump:
 def main(domain: str, distribute: str, batch: int, dump: str) -> None:
     from app.core.modelconfig import ModelConfig, TrainConfig
 
+    placement = None
+    if distribute == "mirrored-cpu2":
+        import tensorflow as tf
+
+        from app.core.distribute import Placement
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        placement = Placement(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), "mirrored", 2, 1, True,
+                              ["CPU:0", "CPU:1"])
+        distribute = "mirrored"
     cfg = TrainConfig(epochs=2, batch_size=batch, learning_rate=1e-2, patience=5, seed=0, distribute=distribute)
     hook = Dump(dump).callback()
     if domain == "names":
@@ -52,7 +64,7 @@ def main(domain: str, distribute: str, batch: int, dump: str) -> None:
         with open("names.txt", "w", encoding="utf-8") as f:
             f.write("\n".join(n + s for n in NAMES for s in ("", "saurus", "don")) + "\n")
         train_names_model("names.txt", "model", ModelConfig(units=8, input="embedding", embed_dim=4), cfg,
-                          log_dir="logs", progress=False, hooks=[hook])
+                          log_dir="logs", progress=False, hooks=[hook], placement=placement)
     else:
         from app.music.codec import MelodyCodec
         from app.music.train import MusicData, train_music
@@ -72,7 +84,7 @@ def main(domain: str, distribute: str, batch: int, dump: str) -> None:
                          codec={"min_pitch": 60, "max_pitch": 72, "steps_per_quarter": 4,
                                 "time_signature": [4, 4], "qpm": 120.0})
         train_music(data, "model", ModelConfig(units=8), cfg, tx=16, log_dir="logs", progress=False,
-                    baselines=False, hooks=[hook])
+                    baselines=False, hooks=[hook], placement=placement)
 
 
 if __name__ == "__main__":

@@ -77,3 +77,19 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(tmp_path, domai
                                   "devices": card["distribute"]["devices"]}
     expected_inputs = {"names": ["names.txt"], "music": []}[domain]
     assert sorted(p.name for p in dirs[1].iterdir()) == expected_inputs  # the other worker wrote nothing
+
+
+@pytest.mark.slow
+def test_mirrored_over_two_devices_matches_one_device(tmp_path):
+    """MirroredStrategy (the multi-GPU path) over two logical CPUs: same loss as one device, same global batch."""
+    runs = {}
+    for name, distribute, batch in (("mirrored", "mirrored-cpu2", "4"), ("single", "none", "8")):
+        d = tmp_path / name
+        d.mkdir()
+        r = subprocess.run([sys.executable, str(WORKER), "music", distribute, batch, str(tmp_path / f"{name}.npz")],
+                           cwd=d, env=env_for(None), capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        runs[name] = load(tmp_path / f"{name}.npz")[1]
+    assert abs(runs["mirrored"]["loss"][-1] - runs["single"]["loss"][-1]) <= 0.02 * runs["single"]["loss"][-1]
+    card = json.loads((tmp_path / "mirrored" / "model" / "card.json").read_text())
+    assert card["distribute"]["strategy"] == "mirrored" and card["distribute"]["replicas"] == 2

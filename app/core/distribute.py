@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -114,18 +113,18 @@ class Placement:
             shutil.rmtree(self._scratch.pop(), ignore_errors=True)
 
 
-def _devices(tf, kind: str) -> list[str]:
+def _devices() -> list[str]:
     gpus = visible_gpus()
     return [f"GPU {g}" for g in gpus] if gpus else [f"CPU ({os.cpu_count()} cores)"]
 
 
 def _none(tf) -> Placement:
-    return Placement(tf.distribute.get_strategy(), "none", 1, 1, True, _devices(tf, "none")[:1])
+    return Placement(tf.distribute.get_strategy(), "none", 1, 1, True, _devices()[:1])
 
 
 def _mirrored(tf) -> Placement:
     strategy = tf.distribute.MirroredStrategy()
-    return Placement(strategy, "mirrored", strategy.num_replicas_in_sync, 1, True, _devices(tf, "mirrored"))
+    return Placement(strategy, "mirrored", strategy.num_replicas_in_sync, 1, True, _devices())
 
 
 def patch_keras_scalar_logs() -> None:
@@ -161,7 +160,7 @@ def _multi_worker(tf) -> Placement:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     workers = sum(len(cfg["cluster"].get(k, [])) for k in ("chief", "worker"))
     return Placement(strategy, "multi-worker", strategy.num_replicas_in_sync, workers, is_chief_task(cfg),
-                     _devices(tf, "multi-worker"))
+                     _devices())
 
 
 STRATEGIES: dict[str, Callable] = {"none": _none, "mirrored": _mirrored, "multi-worker": _multi_worker}
@@ -195,11 +194,3 @@ def cudnn_warning(recurrent_dropout: float, placement: Placement) -> str | None:
                 f"(several times slower); pass --recurrent-dropout 0 for the fast kernel")
     return None
 
-
-@contextmanager
-def chief_only_paths(placement: Placement):
-    """Context for a training run: yields `placement.write_path`, removes non-chief scratch folders after."""
-    try:
-        yield placement.write_path
-    finally:
-        placement.cleanup()

@@ -126,6 +126,7 @@ def fit(model: keras.Model, train: Arrays | tf.data.Dataset, val: Arrays | tf.da
     else:
         train_ds, steps = make_dataset(train, global_batch, True, tcfg.seed), math.ceil(len(train[0]) / global_batch)
     val_ds = val if isinstance(val, tf.data.Dataset) else make_dataset(val, 1024, False, 0)
+
     def scope():
         return placement.scope() if placement is not None else contextlib.nullcontext()
 
