@@ -1,16 +1,22 @@
 # One-command set-up: `make demo` and `make test` each build/refresh .venv from requirements.txt first.
+# CPU is the default; `make install GPU=1` installs tensorflow[and-cuda] from requirements-gpu.txt instead
+# (an existing CPU .venv is replaced: the two TensorFlow builds never share one environment).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+GPU    ?=
+REQS   := $(if $(filter 1 yes true,$(GPU)),requirements-gpu.txt,requirements.txt)
+STAMP  := $(VENV)/.installed-$(basename $(REQS))
 # Debian packages some features use (WAV through FluidSynth; browser tests). Installed when missing and we are root.
 APT_PACKAGES ?= fluidsynth fluid-soundfont-gm chromium
 
 .PHONY: install system-deps test demo bench web clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): $(REQS) pyproject.toml
+	@other=$(VENV)/.installed-$(if $(filter requirements.txt,$(REQS)),requirements-gpu,requirements); \
+	if [ -e $$other ]; then echo "replacing $(VENV) (it holds the other TensorFlow build)"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r $(REQS)
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

@@ -243,7 +243,8 @@ def is_model_folder(path: str | Path) -> bool:
 def check_model_destination(out: str | Path, *, force: bool = False, option: str = "--out") -> Path:
     """Check, before any training, that a model may be written at `out`; returns it as a Path.
 
-    Allowed: a new name, an empty folder, or (with force) one of our model folders. Refused: an empty name, a
+    Allowed: a new name, an empty folder, one of our model folders whose run is unfinished (`<out>.run/` exists: the
+    same command continues it), or (with force) one of our model folders. Refused: an empty name, a
     file, and a folder holding anything else (it is never replaced, even with force). Leftovers of a crashed
     save beside `out` are cleaned first (app.core.outputs.recover_folder).
     """
@@ -264,6 +265,10 @@ def check_model_destination(out: str | Path, *, force: bool = False, option: str
         shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
         raise OptionError(f"{option} {str(p)!r} already holds files that are not a model folder ({shown}); it is "
                           f"never replaced: choose a new folder name or an empty folder")
+    if p.with_name(p.name + ".run").is_dir():
+        # an unfinished run of ours (app.core.runstate: `<out>.run/`): the same command continues it, and
+        # RunState refuses a run folder made by other settings
+        return p
     if not force:
         try:
             config = json.loads((p / "config.json").read_text(encoding="utf-8"))

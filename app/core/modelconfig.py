@@ -12,6 +12,7 @@ from app.core.cells import CELLS
 from app.core.options import opt, validate
 
 INPUTS = ("onehot", "embedding")
+DISTRIBUTE_CHOICES = ("auto", "none", "mirrored", "multi-worker")  # see app.core.distribute
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class TrainConfig:
     val_fraction: float = opt(0.1, "share of the data held out for validation", lo=0.0, hi=0.9, lo_open=True)
     time_limit_min: float = opt(0.0, "stop starting new epochs after this many minutes (0 = no limit)",
                                 lo=0.0, hi=1e6)
+    distribute: str = opt("auto", "none: one device; mirrored: all local GPUs; multi-worker: the machines in "
+                                  "TF_CONFIG; auto: mirrored when more than one GPU is visible, else none. "
+                                  "--batch-size is per replica", choices=DISTRIBUTE_CHOICES)
 
     def __post_init__(self) -> None:
         validate(self)

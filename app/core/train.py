@@ -6,9 +6,10 @@ counts in the loss. Loss: sparse categorical cross-entropy on logits, in nats pe
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import app.core.tfquiet  # noqa: F401,I001  (before keras: silences TensorFlow start-up lines)
 import keras
@@ -80,16 +81,29 @@ class EpochHook(keras.callbacks.Callback):
         self.fn(epoch, dict(logs or {}))
 
 
+def per_token_weights(x, y, w):
+    """Rescale one global batch's weights W so they average to 1 over its (batch x time) cells.
+
+    Keras averages the weighted loss over all cells, padding included; with W / mean(W) the loss is the mean NLL
+    per real token (nats/token). Applied to the global batch before `tf.distribute` splits it, each replica's
+    "sum over its cells / replicas" adds up to sum(nll * W) / (real tokens of the global batch): the exact
+    per-token mean over the global batch, padding never counted, whatever the replica count.
+    """
+    return x, y, w / tf.maximum(tf.reduce_mean(w), 1e-9)
+
+
 def make_dataset(data: Arrays, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """In-memory arrays -> batches of `batch_size` (the GLOBAL batch) with per-token weights, sharded by element
+    across workers under multi-worker training (every worker shuffles with the same seed)."""
     x, y, w = data  # x: ids (n, time), or a dict of input arrays (n, ...) for a model with named inputs
     x = dict(x) if isinstance(x, dict) else x.astype(np.int32)
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32), w.astype(np.float32)))
     if shuffle:
         ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    # Keras averages the weighted loss over all (batch x time) cells, padding included; rescaling W so it averages
-    # to 1 in each batch makes the reported loss the mean NLL per real token (nats/token), as users expect.
-    ds = ds.batch(batch_size).map(lambda x, y, w: (x, y, w / tf.maximum(tf.reduce_mean(w), 1e-9)))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(per_token_weights)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def compile_model(model: keras.Model, tcfg: TrainConfig, steps_per_epoch: int) -> None:
@@ -101,20 +115,71 @@ def compile_model(model: keras.Model, tcfg: TrainConfig, steps_per_epoch: int) -
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), weighted_metrics=[])
 
 
-def fit(model: keras.Model, train: Arrays, val: Arrays, tcfg: TrainConfig, *, log_dir: str | Path | None = None,
-        initial_epoch: int = 0, progress: bool = True, hooks: list[keras.callbacks.Callback] = ()) -> dict:
-    """Train with early stopping on val_loss (best epoch restored). Returns the history dict (nats/token)."""
-    steps = math.ceil(len(train[1]) / tcfg.batch_size)
-    compile_model(model, tcfg, steps)
+def restore_optimizer(model: keras.Model, source: keras.Model) -> int:
+    """Copy `source`'s optimizer variables into `model`'s (built here), matched by name and shape.
+
+    Returns how many were copied (0 when `source` has no optimizer state)."""
+    if getattr(source, "optimizer", None) is None or not source.optimizer.variables:
+        return 0
+    model.optimizer.build(model.trainable_variables)
+    saved = {v.path.split("/", 1)[-1]: v for v in source.optimizer.variables}
+    copied = 0
+    for v in model.optimizer.variables:
+        s = saved.get(v.path.split("/", 1)[-1])
+        if s is not None and tuple(s.shape) == tuple(v.shape):
+            v.assign(s.numpy())
+            copied += 1
+    return copied
+
+
+def fit(model: keras.Model, train: Arrays | tf.data.Dataset, val: Arrays | tf.data.Dataset, tcfg: TrainConfig, *,
+        log_dir: str | Path | None = None, initial_epoch: int = 0, progress: bool = True,
+        hooks: Sequence[keras.callbacks.Callback] = (), placement=None, run_state=None,
+        steps_per_epoch: int | None = None, optimizer_from: keras.Model | None = None) -> dict:
+    """Train with early stopping on val_loss (best epoch restored). Returns the history dict (nats/token).
+
+    train/val: arrays (X, Y, W) or ready `tf.data` datasets of global batches (a streamed corpus; then give
+    `steps_per_epoch` for the learning-rate schedule). placement: an `app.core.distribute.Placement` (default: the
+    current strategy, one replica); the model must have been built in `placement.scope()`; compile happens here,
+    inside it. `tcfg.batch_size` is per replica. run_state: an `app.core.runstate.RunState` whose callbacks back the
+    run up every epoch and restore it when the same run restarts. TensorBoard logs are written by the chief only.
+    optimizer_from: a compiled model (e.g. a finished model folder's model.keras) whose optimizer state (Adam's
+    moments and iteration count) this run continues from.
+    """
+    global_batch = tcfg.batch_size * (placement.replicas if placement is not None else 1)
+    if isinstance(train, tf.data.Dataset):
+        train_ds, steps = train, steps_per_epoch or 1
+    else:
+        train_ds, steps = make_dataset(train, global_batch, True, tcfg.seed), math.ceil(len(train[1]) / global_batch)
+    val_ds = val if isinstance(val, tf.data.Dataset) else make_dataset(val, 1024, False, 0)
+
+    def scope():
+        return placement.scope() if placement is not None else contextlib.nullcontext()
+
+    with scope():
+        compile_model(model, tcfg, steps)
+        if optimizer_from is not None:
+            restore_optimizer(model, optimizer_from)
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=tcfg.patience, restore_best_weights=True),
         ProgressBar(tcfg.epochs, steps, progress),
         TimeLimit(tcfg.time_limit_min),
         *hooks,
+        *(run_state.callbacks() if run_state is not None else ()),
     ]
-    if log_dir is not None:
+    if log_dir is not None and (placement is None or placement.is_chief):
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False))
-    hist = model.fit(make_dataset(train, tcfg.batch_size, True, tcfg.seed),
-                     validation_data=make_dataset(val, 1024, False, 0), epochs=tcfg.epochs,
-                     initial_epoch=initial_epoch, callbacks=callbacks, verbose=0, shuffle=False)
+    # Keras 3.15's fit starts with a "symbolic build" that all-reduces one input batch across replicas, which
+    # MultiWorkerMirroredStrategy cannot do for int32 token ids (ValueError on PerReplica). Our model is already
+    # built, so that step is not needed: hiding the model's strategy skips it, and fit, run in the scope, takes
+    # the same strategy from the scope.
+    saved_strategy = model._distribute_strategy
+    if placement is not None and placement.name != "none":
+        model._distribute_strategy = None
+    try:
+        with scope():
+            hist = model.fit(train_ds, validation_data=val_ds, epochs=tcfg.epochs, initial_epoch=initial_epoch,
+                             callbacks=callbacks, verbose=0, shuffle=False)
+    finally:
+        model._distribute_strategy = saved_strategy
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("app.music.corpus_cli", "app.music.model_cli", "app.music.report_cli")
+MODULES = ("app.music.corpus_cli", "app.music.model_cli", "app.music.report_cli", "app.music.shards_cli")
 
 
 def register(parser) -> None:

@@ -103,10 +103,17 @@ def cmd_train(args) -> int:
 
             parent, _ = folder_arch(load_model_folder(args.from_model or args.out, domain="music").config)
             arch_settings = settings_from_args(parent, args) or None
+    from app.core.distribute import cudnn_warning, make_placement
+
+    placement = make_placement(train_cfg.distribute)
+    print(placement.describe(), file=sys.stderr)
+    warning = cudnn_warning(model_cfg.recurrent_dropout, placement)
+    if warning:
+        print(warning, file=sys.stderr)
     card = train_music(data, out, model_cfg, train_cfg, tx=args.tx or DEFAULT_TX, resume=args.resume,
                        from_model=args.from_model, log_dir=log_dir, progress=not args.quiet,
                        baselines=not args.no_baselines, force=args.force, arch=args.arch,
-                       arch_settings=arch_settings)
+                       arch_settings=arch_settings, placement=placement)
     v = card["metrics"]["validation"]
     print(f"saved {out} ({card['arch']['name']}): {card['epochs_done']} epochs (best {card['best_epoch']}), {card['train_seconds']} s; "
           f"validation {v['nll_nats_per_step']:.4f} nats/step, perplexity {v['perplexity']:.3f}, "

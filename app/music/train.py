@@ -8,8 +8,12 @@ the document's LSTM_cell/densor weights (see app.music.models).
 
 Checkpoints: after every epoch the whole model folder `out` is saved (atomically) with card["status"] =
 "training" and the epoch count, so an interrupted run (Ctrl-C) leaves the last finished epoch as a usable model;
-`resume=True` continues from it (weights, history and epoch count; the Adam moments restart). At the end the best
-epoch (lowest validation loss; early stopping) is saved with status "done".
+`resume=True` continues from it (weights, history, epoch count and the optimizer state saved in model.keras: Adam's
+moments and iteration count). At the end the best epoch (lowest validation loss; early stopping) is saved with
+status "done". A run killed outright (kill -9) is continued by running the same command again: Keras
+BackupAndRestore in `<out>.run/` (app.core.runstate) restores the last finished epoch with the optimizer state.
+Distribution (`train_cfg.distribute`, app.core.distribute): the model is built and compiled in the strategy's
+scope, batch_size is per replica, and only the chief writes files.
 
 Evaluation (`evaluate_pieces`) scores whole validation pieces with the numpy stepper on the same tokens as the
 n-gram baselines of app.core.ngram: a piece [s0 .. sn] is scored on s1 .. sn (each given everything before it).
@@ -154,14 +158,22 @@ class MusicData:
             return list(given)
         num, den = self.codec.get("time_signature") or (4, 4)
         return [[(0, int(num), int(den))]] * len(pieces)
+    stream: object | None = None  # an app.music.shards.ShardSet: training pieces streamed from disk (train == [])
 
 
 def _card(out: Path, data: MusicData, model_cfg, train_cfg, tx, history, status, seconds, metrics=None,
           parent=None) -> dict:
-    data_record = {**data.source, "train_pieces": len(data.train), "val_pieces": len(data.val),
-                   "train_steps": int(sum(len(p) for p in data.train)),
-                   "val_steps": int(sum(len(p) for p in data.val)),
-                   "tokens_sha256": corpus_fingerprint(list(data.train) + list(data.val))}
+    if data.stream is not None:
+        from app.music.shards import shard_fingerprint
+
+        stream = data.stream
+        train_facts = {"train_pieces": stream.train_pieces, "train_steps": stream.train_tokens, "streamed": True,
+                       "shards": len(stream.files), "tokens_sha256": shard_fingerprint(stream.manifest)}
+    else:
+        train_facts = {"train_pieces": len(data.train), "train_steps": int(sum(len(p) for p in data.train)),
+                       "tokens_sha256": corpus_fingerprint(list(data.train) + list(data.val))}
+    data_record = {**data.source, **train_facts, "val_pieces": len(data.val),
+                   "val_steps": int(sum(len(p) for p in data.val))}
     return make_card(name=out.name, domain="music", status=status, data=data_record, model=model_cfg,
                      train={**dataclasses.asdict(train_cfg), "tx": tx}, history=history, metrics=metrics or {},
                      seconds=seconds, fine_tuned_from=parent)
@@ -171,24 +183,27 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
                 train_cfg: TrainConfig = DEFAULT_TRAIN, *, tx: int = DEFAULT_TX, resume: bool = False,
                 from_model: str | Path | None = None, log_dir: str | Path | None = None, progress: bool = True,
                 baselines: bool = True, hooks: Sequence = (), force: bool = False, arch: str | None = None,
-                arch_settings: dict | None = None) -> dict:
+                arch_settings: dict | None = None, placement=None) -> dict:
     """Train (or resume, or fine-tune `from_model`) on `data`, checkpointing `out` each epoch. Returns the card.
 
     Unless resuming, `out` is checked first (app.core.folder.check_model_destination): an existing model folder
     is replaced only with `force`, a folder holding anything else never.
     arch: a name of app.music.archs (default basic; with resume/from_model the folder's arch, and asking for another
-    one is an error: weights of one arch do not fit another); arch_settings: its settings (dict of field values)."""
+    one is an error: weights of one arch do not fit another); arch_settings: its settings (dict of field values).
+    placement: an `app.core.distribute.Placement` (default: `train_cfg.distribute`); only its chief writes `out`,
+    the TensorBoard logs and the run folder `<out>.run/` (Keras BackupAndRestore: running the same call again
+    after a crash, even kill -9, continues from the last finished epoch with the optimizer state)."""
     from app.music.archs.base import arch_config, get_arch
 
     if resume and from_model is not None:
         raise OptionError("use either --resume (continue an interrupted run in --out) or --from (fine-tune)")
     out = Path(out) if resume else check_model_destination(out, force=force)
     vocab, train_p, val_p = data.vocab, list(data.train), list(data.val)
-    if not train_p:
+    if not train_p and data.stream is None:
         raise DataError("the corpus has no training pieces")
     if not val_p:
         raise DataError("the corpus has no validation pieces; rebuild it with a validation split")
-    init_weights, history, parent = None, {}, None
+    init_weights, history, parent, optimizer_state = None, {}, None, None
     if resume:
         try:
             folder = load_model_folder(out, domain="music")
@@ -201,8 +216,11 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
         arch_obj, settings = _parent_arch(folder, arch, arch_settings, out, "resume")
         history = {k: list(v) for k, v in folder.card.get("history", {}).items()}
         init_weights, parent = folder.weights, folder.card.get("fine_tuned_from")
+        optimizer_state = folder
         tx = int(folder.config.get("train", {}).get("tx", tx))
     elif from_model is not None:
+        if data.stream is not None:
+            raise OptionError("--from (fine-tuning) reads the corpus in memory; pass a corpus folder, not shards")
         folder = load_model_folder(from_model, domain="music")
         arch_obj, settings = _parent_arch(folder, arch, arch_settings, from_model, "fine-tune")
         spq_model = folder.config.get("codec", {}).get("steps_per_quarter")
@@ -234,19 +252,40 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
         raise OptionError(f"{out} has already run {epochs_done} epochs; ask for more with --epochs "
                           f"(> {epochs_done}) to resume")
 
+    from app.core.distribute import make_placement
+    from app.core.runstate import RunState
+    from app.core.train import EpochHook, fit
+
+    placement = placement or make_placement(train_cfg.distribute)
+    global_batch = placement.global_batch(train_cfg.batch_size)
     spq = int(data.codec.get("steps_per_quarter") or 4)
     np_arch = arch_obj.numpy()
     train_metres, val_metres = data.metres("train"), data.metres("val")
-    xy_train = np_arch.training_arrays(train_p, train_metres, settings, vocab.size, spq, tx)
+    steps_per_epoch = None
+    if data.stream is not None:
+        if arch_obj.name != "basic":
+            raise OptionError(f"a streamed corpus (shards) trains the basic arch; --arch {arch_obj.name} needs a "
+                              f"corpus folder (its inputs depend on each piece's metre)")
+        xy_train = data.stream.train_dataset(tx, global_batch, train_cfg.seed, workers=placement.workers)
+        steps_per_epoch = math.ceil(data.stream.chunks(tx) / global_batch)
+        baselines = False  # n-gram baselines count the whole training set in memory
+    else:
+        xy_train = np_arch.training_arrays(train_p, train_metres, settings, vocab.size, spq, tx)
     xy_val = np_arch.training_arrays(val_p, val_metres, settings, vocab.size, spq, tx)
-
-    from app.core.train import EpochHook, fit
+    run = RunState(out, {"corpus": data.source.get("sha256"), "model": dataclasses.asdict(model_cfg),
+                         "arch": arch_config(arch_obj, settings), "train": dataclasses.asdict(train_cfg),
+                         "tx": tx, "replicas": placement.replicas,
+                         "from": None if from_model is None else str(from_model)}, is_chief=placement.is_chief)
+    if run.restored_epoch:  # a killed run of this command: BackupAndRestore brings back weights and optimizer
+        history = {k: list(v) for k, v in run.history.items()}
+    dest = placement.write_path(out)
 
     k_arch = arch_obj.keras()
-    model = k_arch.build_trainer(model_cfg, settings, vocab.size, seed=train_cfg.seed, spq=spq)
     export_weights, import_weights = k_arch.export_weights, k_arch.import_weights
-    if init_weights is not None:
-        import_weights(model, model_cfg, init_weights)
+    with placement.scope():
+        model = k_arch.build_trainer(model_cfg, settings, vocab.size, seed=train_cfg.seed, spq=spq)
+        if init_weights is not None:
+            import_weights(model, model_cfg, init_weights)
     config = {"domain": "music", "model": dataclasses.asdict(model_cfg), "arch": arch_config(arch_obj, settings),
               "train": {**dataclasses.asdict(train_cfg), "tx": tx}, "codec": data.codec}
     t0 = time.perf_counter()
@@ -258,12 +297,14 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
         card = _card(out, data, model_cfg, train_cfg, tx, history, "training",
                      prior_seconds + time.perf_counter() - t0, parent=parent)
         card["arch"] = config["arch"]
-        save_model_folder(out, keras_model=model, weights=export_weights(model, model_cfg), vocab=vocab,
+        save_model_folder(dest, keras_model=model, weights=export_weights(model, model_cfg), vocab=vocab,
                           config=config, card=card)
 
     try:
         fit(model, xy_train, xy_val, train_cfg, log_dir=log_dir, initial_epoch=epochs_done, progress=progress,
-            hooks=[EpochHook(checkpoint), *hooks])
+            hooks=[EpochHook(checkpoint), *hooks], placement=placement, run_state=run,
+            steps_per_epoch=steps_per_epoch,
+            optimizer_from=optimizer_state.keras_model() if optimizer_state is not None else None)
     except KeyboardInterrupt:
         done = len(history.get("loss", []))
         print(f"\ninterrupted: {done} finished epoch(s) saved in {out}" +
@@ -282,7 +323,10 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
         metrics["baselines"] = fit_baselines(train_p, val_p, vocab.size)
     card = _card(out, data, model_cfg, train_cfg, tx, history, "done", seconds, metrics, parent)
     card["arch"] = config["arch"]
-    save_model_folder(out, keras_model=model, weights=weights, vocab=vocab, config=config, card=card)
+    card.update(distribute=placement.card(), resumed_from_epoch=run.restored_epoch or epochs_done)
+    save_model_folder(dest, keras_model=model, weights=weights, vocab=vocab, config=config, card=card)
+    run.finish()
+    placement.cleanup()
     return card
 
 
@@ -305,7 +349,20 @@ def _parent_arch(folder, arch: str | None, arch_settings: dict | None, where, wh
 
 # --- from a corpus folder ------------------------------------------------------------------------------------------
 def load_music_data(corpus: str | Path) -> MusicData:
-    """A corpus folder built by `python -m app music corpus` -> MusicData (pieces, vocabulary, grid metadata)."""
+    """A corpus folder built by `python -m app music corpus` -> MusicData (pieces, vocabulary, grid metadata).
+
+    A shard folder (`python -m app music shard`) gives a streamed MusicData: validation pieces in memory, the
+    training pieces read from disk during training (`stream`)."""
+    from app.music.shards import is_shard_folder
+
+    if is_shard_folder(corpus):
+        from app.music.shards import load_shards, manifest_vocab, shard_fingerprint
+
+        stream, val, manifest = load_shards(corpus)
+        return MusicData(train=[], val=val, vocab=manifest_vocab(manifest), codec=manifest["codec"],
+                         source={"path": str(corpus), "sha256": shard_fingerprint(manifest),
+                                 "built_from": manifest["source"], "augment": manifest["augment"]},
+                         stream=stream)
     from app.music.corpus import load_corpus
 
     c = load_corpus(corpus)

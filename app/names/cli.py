@@ -75,8 +75,16 @@ def cmd_train(args) -> int:
     log_dir = args.logdir or str(Path("runs") / out.name)
     print(f"training {out} on {args.data} ({n_names} names, preset {preset}): {model_cfg}, {train_cfg}",
           file=sys.stderr)
+    from app.core.distribute import cudnn_warning, make_placement
+
+    placement = make_placement(train_cfg.distribute)
+    print(placement.describe(), file=sys.stderr)
+    warning = cudnn_warning(model_cfg.recurrent_dropout, placement)
+    if warning:
+        print(warning, file=sys.stderr)
     card = train_names_model(args.data, out, model_cfg, train_cfg, preset=preset, lowercase=not args.keep_case,
-                             log_dir=log_dir, progress=not args.quiet, force=args.force)
+                             log_dir=log_dir, progress=not args.quiet, force=args.force,
+                             placement=placement)
     m = card["metrics"]
     print(f"saved {out}: {card['data']['train_names']} train / {card['data']['val_names']} validation names, "
           f"{card['epochs_done']} epochs (best {card['best_epoch']}), {card['train_seconds']} s; validation "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -55,14 +56,16 @@ def resolve_configs(n_names: int, preset: str | None = None, model_cfg: ModelCon
 
 def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig | None = None,
                       train_cfg: TrainConfig | None = None, *, preset: str | None = None, lowercase: bool = True,
-                      log_dir: str | Path | None = None, progress: bool = True,
-                      force: bool = False) -> dict:
+                      log_dir: str | Path | None = None, progress: bool = True, force: bool = False,
+                      placement=None, hooks: Sequence = ()) -> dict:
     """Read `data`, split by `train_cfg.seed`, train, evaluate on validation, save the folder at `out`.
 
     Configs not given come from `preset` (default: picked from the number of distinct names, `preset_for`).
     `out` is checked before anything else (app.core.folder.check_model_destination): an existing model folder
     is replaced only with `force`, and a folder holding anything else never.
     Returns the model card (also written as card.json). NLL figures are nats per character, end-of-name counted.
+    placement: an `app.core.distribute.Placement` (default: `train_cfg.distribute`); only its chief writes files.
+    A killed run is continued by the same call (see app.core.runstate: `<out>.run/`).
     """
     out = check_model_destination(out, force=force)
     names = read_names(data, lowercase=lowercase)
@@ -75,12 +78,21 @@ def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig 
     codec = NameCodec.build(names)
     xy_train, xy_val = codec.xy(train_names), codec.xy(val_names)
 
+    from app.core.distribute import make_placement
     from app.core.model import build_model, export_weights
+    from app.core.runstate import RunState
     from app.core.train import fit
 
-    model = build_model(model_cfg, codec.vocab.size, seed=train_cfg.seed)
+    placement = placement or make_placement(train_cfg.distribute)
+    run = RunState(out, {"data_sha256": file_sha256(data), "lowercase": lowercase,
+                         "model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(train_cfg),
+                         "replicas": placement.replicas}, is_chief=placement.is_chief)
+    with placement.scope():
+        model = build_model(model_cfg, codec.vocab.size, seed=train_cfg.seed)
     t0 = time.perf_counter()
-    history = fit(model, xy_train, xy_val, train_cfg, log_dir=log_dir, progress=progress)
+    fit(model, xy_train, xy_val, train_cfg, log_dir=log_dir, progress=progress, placement=placement,
+        run_state=run, hooks=hooks)
+    history = run.history  # every finished epoch, including those of a run this one continued
     seconds = time.perf_counter() - t0
     weights = export_weights(model, model_cfg)
 
@@ -95,10 +107,13 @@ def train_names_model(data: str | Path, out: str | Path, model_cfg: ModelConfig 
               "train_names": len(train_names), "val_names": len(val_names), "lowercase": lowercase},
         model=model_cfg, train={**dataclasses.asdict(train_cfg), "preset": preset}, history=history,
         metrics={"validation": nll_summary(val_nll, val_tokens), "train": nll_summary(train_nll, train_tokens)},
-        seconds=seconds, parameters=int(sum(int(np.prod(w.shape)) for w in weights.values())))
+        seconds=seconds, parameters=int(sum(int(np.prod(w.shape)) for w in weights.values())),
+        distribute=placement.card(), resumed_from_epoch=run.restored_epoch)
     config = {"domain": "names", "model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(train_cfg),
               "codec": {"lowercase": lowercase}}
-    save_model_folder(out, keras_model=model, weights=weights, vocab=codec.vocab, config=config, card=card,
+    save_model_folder(placement.write_path(out), keras_model=model, weights=weights, vocab=codec.vocab, config=config, card=card,
                       extra_files={"names_train.txt": "\n".join(train_names) + "\n",
                                    "names_val.txt": "\n".join(val_names) + "\n"})
+    run.finish()
+    placement.cleanup()
     return card

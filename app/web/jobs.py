@@ -408,6 +408,9 @@ def train_job(spec: dict) -> dict:
                               f"saved — choose another name") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        from app.core.runstate import run_dir_for
+
+        shutil.rmtree(run_dir_for(staging), ignore_errors=True)  # a failed job's kill -9 backup is not resumable here
     result = {"model": str(final), "epochs_done": card.get("epochs_done"), "best_epoch": card.get("best_epoch"),
               "validation": card.get("metrics", {}).get("validation", {}), "seconds": card.get("train_seconds")}
     emit("done", **result)
