@@ -71,7 +71,7 @@ def test_music_train_streams_a_shard_folder(tmp_path):
     card = train_music(data, tmp_path / "m", ModelConfig(units=8),
                        TrainConfig(epochs=2, batch_size=8, distribute="none"), tx=16, progress=False)
     assert card["epochs_done"] == 2
-    assert card["corpus"]["streamed"] and card["corpus"]["train_pieces"] == 30
+    assert card["data"]["streamed"] and card["data"]["train_pieces"] == 30
     assert card["distribute"]["strategy"] == "none" and card["distribute"]["replicas"] == 1
     assert np.isfinite(card["metrics"]["validation"]["nll_nats_per_step"])
 

@@ -240,10 +240,18 @@ def is_model_folder(path: str | Path) -> bool:
     return isinstance(config, dict) and "format" in config and config.get("domain") in ("names", "music")
 
 
+def _card_status(path: Path) -> str | None:
+    try:
+        card = json.loads((path / "card.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return card.get("status") if isinstance(card, dict) else None
+
+
 def check_model_destination(out: str | Path, *, force: bool = False, option: str = "--out") -> Path:
     """Check, before any training, that a model may be written at `out`; returns it as a Path.
 
-    Allowed: a new name, an empty folder, one of our model folders whose run is unfinished (`<out>.run/` exists: the
+    Allowed: a new name, an empty folder, the checkpoint of an unfinished run (status "training" and `<out>.run/`: the
     same command continues it), or (with force) one of our model folders. Refused: an empty name, a
     file, and a folder holding anything else (it is never replaced, even with force). Leftovers of a crashed
     save beside `out` are cleaned first (app.core.outputs.recover_folder).
@@ -265,9 +273,9 @@ def check_model_destination(out: str | Path, *, force: bool = False, option: str
         shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
         raise OptionError(f"{option} {str(p)!r} already holds files that are not a model folder ({shown}); it is "
                           f"never replaced: choose a new folder name or an empty folder")
-    if p.with_name(p.name + ".run").is_dir():
-        # an unfinished run of ours (app.core.runstate: `<out>.run/`): the same command continues it, and
-        # RunState refuses a run folder made by other settings
+    if p.with_name(p.name + ".run").is_dir() and _card_status(p) == "training":
+        # the per-epoch checkpoint of an unfinished run of ours (app.core.runstate: `<out>.run/`): the same command
+        # continues it, and RunState refuses a run folder made by other settings
         return p
     if not force:
         try:

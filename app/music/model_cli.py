@@ -80,10 +80,10 @@ def cmd_train(args) -> int:
 
     model_base, train_base = PRESETS[args.preset]
     model_cfg, train_cfg = from_args(ModelConfig, args, model_base), from_args(TrainConfig, args, train_base)
-    args.corpus = corpus_for(args.corpus, progress=not args.quiet)
     from app.core.folder import check_model_destination
 
     out = Path(args.out) if args.resume else check_model_destination(args.out, force=args.force)  # before any work
+    args.corpus = corpus_for(args.corpus, progress=not args.quiet)
     data = load_music_data(args.corpus)
     log_dir = args.logdir or str(Path("runs") / "music" / out.name)
     what = f"fine-tuning {args.from_model}" if args.from_model else ("resuming" if args.resume else "training")
