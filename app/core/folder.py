@@ -256,17 +256,9 @@ def check_model_destination(out: str | Path, *, force: bool = False, option: str
     file, and a folder holding anything else (it is never replaced, even with force). Leftovers of a crashed
     save beside `out` are cleaned first (app.core.outputs.recover_folder).
     """
-    from app.core.outputs import recover_folder
+    from app.core.outputs import folder_destination
 
-    if not str(out).strip():
-        raise OptionError(f"{option} is empty; give the model folder to write, e.g. {option} models/mymodel")
-    p = Path(out)
-    recover_folder(p)
-    if not os.path.lexists(p):
-        return p
-    if not p.is_dir():
-        raise OptionError(f"{option} {str(p)!r} is a file, not a model folder; choose a new folder name")
-    entries = sorted(os.listdir(p))
+    p, entries = folder_destination(out, option, "model folder", "models/mymodel")
     if not entries:
         return p
     if not is_model_folder(p):

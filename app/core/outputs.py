@@ -164,6 +164,23 @@ def recover_folder(dest: str | Path) -> None:
         shutil.rmtree(e.path, ignore_errors=True)
 
 
+def folder_destination(out: str | Path, option: str, what: str, example: str) -> tuple[Path, list[str] | None]:
+    """The first checks of a folder we are about to (re)write, before any work: `out` is not empty and not a file;
+    crash leftovers beside it are cleaned (recover_folder). Returns (path, its entries, or None when it does not
+    exist yet) for the caller's own rule on what it may replace."""
+    from app.errors import OptionError
+
+    if not str(out).strip():
+        raise OptionError(f"{option} is empty; give the {what} to write, e.g. {option} {example}")
+    p = Path(out)
+    recover_folder(p)
+    if not os.path.lexists(p):
+        return p, None
+    if not p.is_dir():
+        raise OptionError(f"{option} {str(p)!r} is a file, not a {what}; choose a new folder name")
+    return p, sorted(os.listdir(p))
+
+
 class OutputSet:
     """Files that share a stem (e.g. melody `STAMP_1` .mid/.wav/.png), reserved atomically and published together.
 

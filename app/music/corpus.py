@@ -43,7 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from app.core.config import check_range, from_dict, to_dict
-from app.core.outputs import atomic_write, ensure_dir, file_mode, recover_folder, replace_folder, temp_sibling
+from app.core.outputs import atomic_write, ensure_dir, file_mode, replace_folder, temp_sibling
 from app.core.vocab import Vocabulary
 from app.errors import DataError, ModelFolderError
 from app.music.codec import MelodyCodec, window_ids
@@ -63,17 +63,11 @@ CORPUS_ENTRIES = (CORPUS_FILE, "report.json", "vocab.json", "cache")  # all a co
 def check_corpus_destination(out: str | Path) -> Path:
     """Check, before any work, that a corpus may be written at `out`: a new name, an empty folder or a corpus
     folder (only CORPUS_ENTRIES). Leftovers of a crashed build beside it are cleaned first."""
+    from app.core.outputs import folder_destination
     from app.errors import OptionError
 
-    if not str(out).strip():
-        raise OptionError("--out is empty; give the corpus folder to write, e.g. --out data/corpora/mytunes")
-    p = Path(out)
-    recover_folder(p)
-    if not os.path.lexists(p):
-        return p
-    if not p.is_dir():
-        raise OptionError(f"--out {str(p)!r} is a file, not a corpus folder; choose a new folder name")
-    other = sorted(n for n in os.listdir(p) if n not in CORPUS_ENTRIES)
+    p, entries = folder_destination(out, "--out", "corpus folder", "data/corpora/mytunes")
+    other = [n for n in entries or () if n not in CORPUS_ENTRIES]
     if other:
         shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
         raise OptionError(f"--out {str(p)!r} holds files that are not part of a corpus ({shown}); a build replaces "
