@@ -104,3 +104,13 @@ def test_default_folders_do_not_depend_on_the_working_directory(tmp_path, monkey
     monkeypatch.setattr(paths, "PROJECT_ROOT", tmp_path / "nowhere")
     with pytest.raises(ModelFolderError, match="models/dinos.*looked in .*home/models/dinos"):
         paths.default_model("names")
+
+
+def test_web_slider_ranges_come_from_the_fields():
+    from app.core.options import ui_range
+
+    assert ui_range(SamplingOptions, "temperature") == (0.1, 2.0, 0.05)  # the field's ui sub-range
+    assert ui_range(SamplingOptions, "top_p") == (0.0, 1.0, 0.01)  # else its bounds
+    assert ui_range(Demo, "count") == (1, 10, 1)
+    with pytest.raises(OptionError, match="no range"):
+        ui_range(Demo, "mode")
