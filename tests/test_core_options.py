@@ -114,3 +114,27 @@ def test_web_slider_ranges_come_from_the_fields():
     assert ui_range(Demo, "count") == (1, 10, 1)
     with pytest.raises(OptionError, match="no range"):
         ui_range(Demo, "mode")
+
+
+def test_no_help_line_states_its_default_twice():
+    from app.cli import build_parser
+
+    def parsers(p):
+        yield p
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    seen = 0
+    for p in parsers(build_parser()):
+        for action in p._actions:
+            if not action.help:
+                continue
+            text = p._get_formatter()._expand_help(action)
+            formatter = p.formatter_class(p.prog)
+            if hasattr(formatter, "_get_help_string"):
+                text = formatter._get_help_string(action) % {**vars(action), "prog": p.prog}
+            assert text.count("(default") <= 1, f"{p.prog} {action.option_strings}: {text}"
+            seen += 1
+    assert seen > 100

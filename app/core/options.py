@@ -156,3 +156,13 @@ def parse_temperatures(text: str, flag: str = "--temperatures") -> tuple[float, 
     if not temps or any(not (t > 0 and math.isfinite(t)) for t in temps):
         raise OptionError(f"{flag} must be finite numbers > 0 separated by commas, got {text!r}")
     return temps
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to a flag's help once: not when the help already states its default, nor for None."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
