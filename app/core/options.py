@@ -10,7 +10,8 @@ From that one declaration come
   * the web control's range: `ui_range(cls, "temperature")` -> (lo, hi, step).
 Metadata keys: help, lo, hi, lo_open, hi_open, choices (a tuple or a function returning one, e.g. the cell
 registry's names), flag (flag names, default "--field-name"), show_default (the default as shown in --help), cli
-(False: no flag), ui ((lo, hi, step) of a web slider when narrower than the bounds; see `ui_range`).
+(False: no flag), ui ((lo, hi, step) of a web slider when narrower than the bounds; see `ui_range`), label (the
+name used in error messages, default the field name with dashes).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ _MISSING = dataclasses.MISSING
 def opt(default: Any = _MISSING, help: str = "", *, default_factory: Callable[[], Any] | Any = _MISSING,
         lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
         choices: tuple | Callable[[], tuple] | None = None, flag: tuple[str, ...] | None = None,
-        cli: bool = True, show_default: str | None = None, ui: tuple[float, float, float] | None = None) -> Any:
+        cli: bool = True, show_default: str | None = None, ui: tuple[float, float, float] | None = None,
+        label: str | None = None) -> Any:
     """A dataclass field with its help text and bounds in the metadata (see the module docstring)."""
     meta = {"help": help, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open, "choices": choices,
-            "flag": flag, "cli": cli, "show_default": show_default, "ui": ui}
+            "flag": flag, "cli": cli, "show_default": show_default, "ui": ui, "label": label}
     if default_factory is not _MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -50,7 +52,7 @@ def validate(obj: Any) -> None:
         value = getattr(obj, f.name)
         if value is None or "help" not in f.metadata:
             continue
-        name = f.name.replace("_", "-")
+        name = f.metadata.get("label") or f.name.replace("_", "-")
         choices = choices_of(f)
         if choices is not None:
             check_choice(name, value, choices)
