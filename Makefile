@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(basename $(REQS))
 # Debian packages some features use (WAV through FluidSynth; browser tests). Installed when missing and we are root.
 APT_PACKAGES ?= fluidsynth fluid-soundfont-gm chromium
 
-.PHONY: install system-deps test demo bench web clean
+.PHONY: install system-deps test test-fast demo bench web clean
 
 $(STAMP): $(REQS) pyproject.toml
 	@other=$(VENV)/.installed-$(if $(filter requirements.txt,$(REQS)),requirements-gpu,requirements); \
@@ -34,6 +34,9 @@ system-deps:
 
 test: install system-deps
 	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 demo: install system-deps
 	$(PY) -m app names generate -n 12

@@ -27,12 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module, help_text in COMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):  # e.g. app.web not built yet
-                continue  # that part of the product is not installed in this tree
-            raise
+        mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_text, description=help_text)
         mod.register(p)
     return parser

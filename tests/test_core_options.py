@@ -104,3 +104,37 @@ def test_default_folders_do_not_depend_on_the_working_directory(tmp_path, monkey
     monkeypatch.setattr(paths, "PROJECT_ROOT", tmp_path / "nowhere")
     with pytest.raises(ModelFolderError, match="models/dinos.*looked in .*home/models/dinos"):
         paths.default_model("names")
+
+
+def test_web_slider_ranges_come_from_the_fields():
+    from app.core.options import ui_range
+
+    assert ui_range(SamplingOptions, "temperature") == (0.1, 2.0, 0.05)  # the field's ui sub-range
+    assert ui_range(SamplingOptions, "top_p") == (0.0, 1.0, 0.01)  # else its bounds
+    assert ui_range(Demo, "count") == (1, 10, 1)
+    with pytest.raises(OptionError, match="no range"):
+        ui_range(Demo, "mode")
+
+
+def test_no_help_line_states_its_default_twice():
+    from app.cli import build_parser
+
+    def parsers(p):
+        yield p
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    seen = 0
+    for p in parsers(build_parser()):
+        for action in p._actions:
+            if not action.help:
+                continue
+            text = p._get_formatter()._expand_help(action)
+            formatter = p.formatter_class(p.prog)
+            if hasattr(formatter, "_get_help_string"):
+                text = formatter._get_help_string(action) % {**vars(action), "prog": p.prog}
+            assert text.count("(default") <= 1, f"{p.prog} {action.option_strings}: {text}"
+            seen += 1
+    assert seen > 100

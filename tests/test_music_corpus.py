@@ -165,3 +165,22 @@ def test_cli_builds_and_reports_errors_in_one_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("error: source") and "does not exist" in err[0]
     assert cli_main(["music", "corpus", "--source", str(src), "--out", str(out), "--min-pitch", "60",
                      "--max-pitch", "62"]) == 2
+
+
+def test_corpus_for_prefers_the_given_then_the_recorded_then_builds_the_default(tmp_path, monkeypatch):
+    from app.core import paths
+    from app.music import corpus as corpus_mod
+
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    (recorded / "corpus.npz").write_bytes(b"x")
+    card = {"data": {"path": str(recorded)}}
+    assert corpus_mod.corpus_for(tmp_path / "given", card) == tmp_path / "given"
+    assert corpus_mod.corpus_for(None, card) == recorded
+    assert corpus_mod.corpus_for(None, {"corpus": {"path": str(recorded)}}) == recorded  # cards before schema 2
+    built = []
+    default = tmp_path / "home" / "data" / "corpora" / "default"
+    monkeypatch.setattr(paths, "default_corpus", lambda: default)
+    monkeypatch.setattr(corpus_mod, "build_corpus", lambda sources, out, **kw: built.append((tuple(sources), out)))
+    assert corpus_mod.corpus_for(None, {"data": {"path": str(tmp_path / "gone")}}, progress=False) == default
+    assert built == [(tuple(corpus_mod.DEFAULT_SOURCES), default)]  # built on first use, from the default sources

@@ -168,7 +168,7 @@ def test_bad_primers(tiny_model, tmp_path):
 @pytest.mark.parametrize("kw,match", [
     ({"bars": 0}, "bars"), ({"bars": 100000}, "bars"), ({"steps": -1}, "steps"), ({"steps": 5000}, "steps"),
     ({"bars": 2, "steps": 8}, "either"), ({"key": "H minor"}, "unknown key"), ({"qpm": 0}, "qpm"),
-    ({"program": 128}, "program"), ({"n": 0}, "n must be in"),
+    ({"program": 128}, "program"), ({"n": 0}, r"n \(number of melodies\) must be in"),
 ])
 def test_bad_options(tiny_model, tmp_path, kw, match):
     with pytest.raises(OptionError, match=match):

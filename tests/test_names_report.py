@@ -44,5 +44,5 @@ def test_report_rejects_bad_temperatures(tiny_names_model, tmp_path, capsys):
                  "--out-dir", str(tmp_path)]) == 2
     assert main(["names", "report", "--model", str(tiny_names_model), "--temperatures", "0",
                  "--out-dir", str(tmp_path)]) == 2
-    assert "temperature must be > 0" in capsys.readouterr().err
+    assert "--temperatures must be finite numbers > 0" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing half-written

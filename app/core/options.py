@@ -7,9 +7,11 @@ From that one declaration come
     be finite and in range, a choice one of the allowed values; None passes when the default is None);
   * the command-line flag: `add_dataclass_args(parser, cls)` adds `--temperature` (type, help, choices and the
     default shown once) and `from_args(cls, args, base)` builds the dataclass from the flags the user gave;
-  * the web control's range: `bounds(cls, "temperature")` -> (lo, hi).
+  * the web control's range: `ui_range(cls, "temperature")` -> (lo, hi, step).
 Metadata keys: help, lo, hi, lo_open, hi_open, choices (a tuple or a function returning one, e.g. the cell
-registry's names), flag (flag names, default "--field-name"), dest_help (shown default text), cli (False: no flag).
+registry's names), flag (flag names, default "--field-name"), show_default (the default as shown in --help), cli
+(False: no flag), ui ((lo, hi, step) of a web slider when narrower than the bounds; see `ui_range`), label (the
+name used in error messages, default the field name with dashes).
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ _MISSING = dataclasses.MISSING
 def opt(default: Any = _MISSING, help: str = "", *, default_factory: Callable[[], Any] | Any = _MISSING,
         lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
         choices: tuple | Callable[[], tuple] | None = None, flag: tuple[str, ...] | None = None,
-        cli: bool = True, show_default: str | None = None) -> Any:
+        cli: bool = True, show_default: str | None = None, ui: tuple[float, float, float] | None = None,
+        label: str | None = None) -> Any:
     """A dataclass field with its help text and bounds in the metadata (see the module docstring)."""
     meta = {"help": help, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open, "choices": choices,
-            "flag": flag, "cli": cli, "show_default": show_default}
+            "flag": flag, "cli": cli, "show_default": show_default, "ui": ui, "label": label}
     if default_factory is not _MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -49,7 +52,7 @@ def validate(obj: Any) -> None:
         value = getattr(obj, f.name)
         if value is None or "help" not in f.metadata:
             continue
-        name = f.name.replace("_", "-")
+        name = f.metadata.get("label") or f.name.replace("_", "-")
         choices = choices_of(f)
         if choices is not None:
             check_choice(name, value, choices)
@@ -66,9 +69,20 @@ def validate(obj: Any) -> None:
 
 
 def bounds(cls: type, name: str) -> tuple[float | None, float | None]:
-    """(lo, hi) of a field, e.g. for a web slider."""
+    """(lo, hi) of a field: the values validation accepts."""
     f = {f.name: f for f in dataclasses.fields(cls)}[name]
     return f.metadata.get("lo"), f.metadata.get("hi")
+
+
+def ui_range(cls: type, name: str) -> tuple[float, float, float]:
+    """(lo, hi, step) for a web slider: the field's `ui` metadata (a useful sub-range), else its bounds."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if f.metadata.get("ui"):
+        return f.metadata["ui"]
+    lo, hi = bounds(cls, name)
+    if lo is None or hi is None:
+        raise OptionError(f"{cls.__name__}.{name} has no range for a slider")
+    return lo, hi, 1 if _field_type(f) is int else (hi - lo) / 100
 
 
 def _field_type(f: dataclasses.Field) -> type:
@@ -144,3 +158,13 @@ def parse_temperatures(text: str, flag: str = "--temperatures") -> tuple[float, 
     if not temps or any(not (t > 0 and math.isfinite(t)) for t in temps):
         raise OptionError(f"{flag} must be finite numbers > 0 separated by commas, got {text!r}")
     return temps
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to a flag's help once: not when the help already states its default, nor for None."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)

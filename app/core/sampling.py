@@ -18,7 +18,7 @@ class SamplingOptions:
     """How the next token is chosen from the logits (each field declared once: flag, bounds, web range)."""
 
     temperature: float = opt(1.0, "divides the logits; > 0, lower is safer, higher is wilder", lo=0.0, hi=100.0,
-                             lo_open=True)
+                             lo_open=True, ui=(0.1, 2.0, 0.05))
     top_k: int | None = opt(None, "sample among the k most likely tokens (1 = greedy)", lo=1, hi=1_000_000)
     top_p: float | None = opt(None, "nucleus sampling: keep the smallest set reaching probability p, 0 < p <= 1",
                               lo=0.0, hi=1.0, lo_open=True)

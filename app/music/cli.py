@@ -11,10 +11,4 @@ def register(parser) -> None:
     sub = parser.add_subparsers(dest="music_command", metavar="SUBCOMMAND")
     sub.required = True
     for module in MODULES:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue  # not built yet in this tree
-            raise
-        mod.register(sub)
+        importlib.import_module(module).register(sub)

@@ -6,10 +6,11 @@ and tqdm are imported only when the command runs, so `python -m app --help` stay
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 from typing import Sequence
+
+from app.core.options import DefaultsHelpFormatter
 
 DEFAULT_SOURCES = ("music21:oneills1850", "music21:airdsAirs", "music21:ryansMammoth")  # = sources.DEFAULT_SOURCES
 
@@ -24,7 +25,7 @@ def register(sub) -> None:
         description="Read music files, extract one melody per piece, encode it as tokens and save a cached "
                     "corpus with report.json. With no --source: O'Neill's 1850, Aird's Airs and Ryan's Mammoth "
                     "Collection from music21's bundled (public-domain) corpus.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     p.add_argument("--source", action="append", metavar="SRC",
                    help="folder (recursive), music file, or music21:COLLECTION; repeat for several "
                         f"(default: {' '.join(DEFAULT_SOURCES)})")

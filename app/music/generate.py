@@ -41,7 +41,7 @@ MAX_BARS = 256
 MAX_PARALLEL_RENDERS = 8  # FluidSynth processes started at once; later melodies render one by one
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GeneratedMelody:
     """One generated melody: ids (steps,) int32 on the model's grid, with what is needed to play it."""
 

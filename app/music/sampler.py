@@ -34,7 +34,7 @@ MAX_BEAM = 64
 class MelodyOptions:
     """What to decode: n melodies of `steps` new grid steps (declared once: flags, bounds, web ranges)."""
 
-    n: int = opt(1, "number of melodies", lo=1, hi=MAX_OUTPUTS, flag=("-n",))
+    n: int = opt(1, "number of melodies", lo=1, hi=MAX_OUTPUTS, flag=("-n",), label="n (number of melodies)")
     steps: int = opt(128, "length in grid steps", lo=1, hi=MAX_STEPS, cli=False)
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     beam: int = opt(1, "beam search with this beam size (> 1); temperature/top-k/top-p then do not apply",

@@ -34,7 +34,7 @@ class GenerateOptions:
     `max_rounds` batches). unique: no name twice; novel_only: exclude names in the training data.
     """
 
-    n: int = opt(10, "number of names", lo=1, hi=MAX_N, flag=("-n",))
+    n: int = opt(10, "number of names", lo=1, hi=MAX_N, flag=("-n",), label="n (number of names)")
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     prefix: str = opt("", 'every name starts with this, e.g. "tyranno"')
     suffix: str = opt("", 'every name ends with this, e.g. "saurus"')

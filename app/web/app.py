@@ -300,6 +300,8 @@ def build_app(config: WebConfig | None = None, queue=None):
     """The Gradio Blocks of the page. `queue`: a TrainingQueue (default: one on config's folders)."""
     import gradio as gr
 
+    from app.core.options import ui_range
+    from app.core.sampling import SamplingOptions
     from app.web.jobs import DEFAULT_UNITS, NEW_MODEL_UNITS, TrainingQueue
 
     cfg = config or WebConfig()
@@ -325,7 +327,8 @@ def build_app(config: WebConfig | None = None, queue=None):
                                               allow_custom_value=True,
                                               elem_id="names-model")
                         n_count = gr.Slider(1, MAX_NAMES, value=12, step=1, label="How many", elem_id="names-count")
-                        n_temp = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature",
+                        t_lo, t_hi, t_step = ui_range(SamplingOptions, "temperature")
+                        n_temp = gr.Slider(t_lo, t_hi, value=1.0, step=t_step, label="Temperature",
                                            info="lower is safer, higher is wilder")
                         with gr.Row():
                             n_prefix = gr.Textbox(label="Starts with", max_length=30, elem_id="names-prefix")
@@ -352,7 +355,7 @@ def build_app(config: WebConfig | None = None, queue=None):
                         m_count = gr.Slider(1, MAX_MELODIES, value=1, step=1, label="How many melodies",
                                             elem_id="music-count")
                         m_bars = gr.Slider(1, MAX_WEB_BARS, value=8, step=1, label="Bars", elem_id="music-bars")
-                        m_temp = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+                        m_temp = gr.Slider(t_lo, t_hi, value=1.0, step=t_step, label="Temperature")
                         m_key = gr.Dropdown(list(KEYS), value="any", allow_custom_value=True, label="Key",
                                             info="note-ons stay in this key/scale (e.g. 'F# minor', 'E dorian')")
                         m_qpm = gr.Slider(40, 240, value=120, step=1, label="Tempo (quarter notes per minute)")
