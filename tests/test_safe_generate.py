@@ -196,3 +196,25 @@ def test_ten_concurrent_music_and_ten_names_generates_into_one_folder(tmp_path):
     txts = sorted((out / "names").iterdir())
     assert len(printed_txt) == 10 and len(txts) == 10
     assert sorted(p.read_text().split() for p in txts) == sorted(name_lists)  # each run's own names, whole
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+@pytest.mark.parametrize("with_setpriv", [True, False])
+def test_a_wrapped_child_dies_when_its_parent_is_killed(with_setpriv):
+    """dies_with_us (setpriv, or the python -S fallback): the parent is killed, its child goes with it."""
+    code = ("import subprocess, sys, time, shutil\n"
+            "import app.music.synth as s\n"
+            + ("" if with_setpriv else "s.shutil.which = lambda name: None\n") +
+            "p = subprocess.Popen(s.dies_with_us(['sleep', '60']))\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=_env(), stdout=subprocess.PIPE)
+    child = int(parent.stdout.readline())
+    time.sleep(0.3)  # let the wrapper exec sleep
+    assert _running(child)
+    parent.kill()
+    parent.wait()
+    end = time.time() + 10
+    while time.time() < end and _running(child):
+        time.sleep(0.05)
+    assert not _running(child)

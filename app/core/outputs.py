@@ -76,7 +76,6 @@ def _renameat2(src: Path, dst: Path, flags: int) -> bool:
     """renameat2(src, dst, flags): True when done, False when this system cannot (not Linux, old kernel, or a
     filesystem without the flag); other failures (e.g. dst exists with RENAME_NOREPLACE) raise OSError."""
     import ctypes
-    import errno
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)

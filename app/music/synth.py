@@ -93,24 +93,24 @@ def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
 
 
-def child_process_options() -> dict:
-    """Popen keyword arguments for helper processes that must not outlive us: on Linux the child asks the kernel
-    (prctl PR_SET_PDEATHSIG) for SIGKILL when the process that started it dies, so a `kill -9` of a generation
-    leaves no FluidSynth behind. prctl is looked up here, in the parent: the child (between fork and exec) only
-    calls it, taking no import or allocation lock another thread might hold."""
-    import signal
+_WRAPPER = ("import ctypes,os,sys;ctypes.CDLL(None).prctl(1,9,0,0,0);"  # PR_SET_PDEATHSIG, SIGKILL
+            "os.getppid()==int(sys.argv[1]) or os._exit(70);os.execvp(sys.argv[2],sys.argv[2:])")
+
+
+def dies_with_us(argv: list[str]) -> list[str]:
+    """`argv` wrapped so that on Linux the kernel kills the program (SIGKILL) when the process that started it dies
+    (prctl PR_SET_PDEATHSIG, kept across exec): a `kill -9` of a generation leaves no FluidSynth behind. The wrapper
+    is util-linux `setpriv --pdeathsig KILL` or, without it, a tiny `python -S` that sets it and execs. (Not
+    Popen's preexec_fn: forking with it takes the interpreter's import lock while holding the GIL, which can
+    deadlock a threaded server such as the web page's.)"""
     import sys
 
     if not sys.platform.startswith("linux"):
-        return {}
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return {}
-    PR_SET_PDEATHSIG, sig = 1, int(signal.SIGKILL)
-    return {"preexec_fn": lambda: prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)}
+        return list(argv)
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+    return [sys.executable, "-S", "-E", "-c", _WRAPPER, str(os.getpid()), *argv]
 
 
 RENDER_TIMEOUT_S = 60.0  # a FluidSynth render that takes longer is killed and our synthesiser used instead
@@ -119,7 +119,7 @@ RENDER_TIMEOUT_S = 60.0  # a FluidSynth render that takes longer is killed and o
 class FluidRender:
     """One FluidSynth render running in the background: start it, do other work, then `finish()` (or `stop()`).
 
-    The FluidSynth process dies with ours (child_process_options) and is killed after RENDER_TIMEOUT_S."""
+    The FluidSynth process dies with ours (dies_with_us) and is killed after RENDER_TIMEOUT_S."""
 
     def __init__(self, midi_path: str | Path, wav_path: str | Path, tools: tuple[str, str],
                  sample_rate: int = 44100):
@@ -128,10 +128,10 @@ class FluidRender:
         fd, self.tmp = tempfile.mkstemp(prefix=f".{self.wav_path.name}.", suffix=".wav", dir=self.wav_path.parent)
         os.close(fd)
         try:
-            self.proc = subprocess.Popen([binary, "-ni", "-q", "-g", "0.8", "-r", str(sample_rate), "-T", "wav",
-                                          "-F", self.tmp, sf2, str(midi_path)], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         **child_process_options())
+            self.proc = subprocess.Popen(dies_with_us([binary, "-ni", "-q", "-g", "0.8", "-r", str(sample_rate),
+                                                       "-T", "wav", "-F", self.tmp, sf2, str(midi_path)]),
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
         except OSError:
             self.proc = None
 
