@@ -172,9 +172,9 @@ def fit(model: keras.Model, train: Arrays | tf.data.Dataset, val: Arrays | tf.da
     # Keras 3.15's fit starts with a "symbolic build" that all-reduces one input batch across replicas, which
     # MultiWorkerMirroredStrategy cannot do for int32 token ids (ValueError on PerReplica). Our model is already
     # built, so that step is not needed: hiding the model's strategy skips it, and fit, run in the scope, takes
-    # the same strategy from the scope.
+    # the same strategy from the scope. (MirroredStrategy needs the step: without it the LSTM's graph fails.)
     saved_strategy = model._distribute_strategy
-    if placement is not None and placement.name != "none":
+    if placement is not None and placement.name == "multi-worker":
         model._distribute_strategy = None
     try:
         with scope():

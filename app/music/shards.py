@@ -20,6 +20,7 @@ workers' batches hold the same number of real tokens; the in-memory path is alwa
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -104,6 +105,8 @@ class ShardSet:
                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.flat_map(chunk).shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(global_batch).map(per_token_weights, num_parallel_calls=tf.data.AUTOTUNE)
+        if workers == 1:  # the epoch's length is known (Keras then needs no first pass to find it)
+            ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(self.chunks(tx) / global_batch)))
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.FILE
         return ds.with_options(options).prefetch(2)
