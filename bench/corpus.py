@@ -1,10 +1,13 @@
 """Corpus-build benchmark: pieces/s and tokens/s, cold and cached, 1 process vs all cores.
 
-Run: .venv/bin/python bench/corpus.py [--midi-files 1000] [--skip-default] [--json out.json]
+Run: .venv/bin/python bench/corpus.py [--midi-files 1000] [--skip-default] [--jobs 1 2] [--abc-tunes 80]
+                                      [--json out.json]
 
 Workloads
   default   the default corpus (music21 collections oneills1850, airdsAirs, ryansMammoth: ABC files)
   midi      a folder of --midi-files .mid files written from the default corpus (one tune per file) in a temp dir
+  abc       --abc-tunes tunes of Aird's Airs book 1 parsed in this process, with music21's defaults and with
+            app.music.sources.abc_parsing() (no beaming, no re-barring), then read into pieces: CPU ms per tune
 Each build runs `python -m app music corpus --source ... --out TMP --quiet --jobs J` as a subprocess, so the
 times include interpreter start and imports, as a user sees them. "cold" = empty output folder (no cache);
 "cached" = the same command again on an unchanged source. The load average is printed with every row because
@@ -50,6 +53,41 @@ def build(sources: list[str], out: Path, jobs: int) -> tuple[float, dict, float]
     return dt, json.loads((out / "report.json").read_text()), cpu
 
 
+def abc_parse_rows(n: int) -> list[dict]:
+    """CPU time per tune of music21's ABC import, default vs abc_parsing(), plus piece_from_score (repeats, metre)."""
+    import warnings
+
+    from music21 import converter
+
+    from app.music.sources import (_decode_text, _scores, abc_parsing, music21_collection, piece_from_score,
+                                   split_abc)
+
+    tunes = split_abc(_decode_text(music21_collection("airdsAirs")[0].read_bytes()))[:n]
+    converter.parse(tunes[0][1], format="abc")  # warm up imports and caches
+    rows = []
+    for mode in ("music21 default", "abc_parsing"):
+        parse = read = 0.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _, text in tunes:
+                t0 = time.process_time()
+                if mode == "abc_parsing":
+                    with abc_parsing():
+                        scores = _scores(converter.parse(text, format="abc"))
+                else:
+                    scores = _scores(converter.parse(text, format="abc"))
+                t1 = time.process_time()
+                for sc in scores:
+                    piece_from_score(sc, "t")
+                parse, read = parse + t1 - t0, read + time.process_time() - t1
+        row = {"workload": "abc", "mode": mode, "tunes": len(tunes), "parse_ms_per_tune": round(1000 * parse / n, 2),
+               "piece_ms_per_tune": round(1000 * read / n, 2), "load_avg_1min": round(os.getloadavg()[0], 2)}
+        rows.append(row)
+        print(f"abc      {mode:16} parse {row['parse_ms_per_tune']:6.2f} ms/tune, piece_from_score "
+              f"{row['piece_ms_per_tune']:5.2f} ms/tune ({n} tunes; load avg {row['load_avg_1min']:.2f})", flush=True)
+    return rows
+
+
 def write_midi_folder(corpus_dir: Path, folder: Path, n: int) -> int:
     """Write up to n tunes of a built corpus as .mid files (original segments only, their own qpm and metre)."""
     c = load_corpus(corpus_dir)
@@ -92,13 +130,14 @@ def main() -> None:
     ap.add_argument("--midi-files", type=int, default=1000, help="MIDI files to write and build (>= 500)")
     ap.add_argument("--skip-default", action="store_true", help="only the MIDI workload (builds the default "
                                                                   "corpus once, all cores, to write the files)")
+    ap.add_argument("--abc-tunes", type=int, default=80, help="tunes for the ABC parse workload (0 = skip)")
     ap.add_argument("--jobs", type=int, nargs="+", help="process counts to run (default: 1 and all cores)")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     jobs_list = args.jobs or ([1, cores] if cores > 1 else [1])
     print(f"cores: {cores}; python {sys.version.split()[0]}")
-    rows: list[dict] = []
+    rows: list[dict] = abc_parse_rows(args.abc_tunes) if args.abc_tunes > 0 else []
     with tempfile.TemporaryDirectory(prefix="bench-corpus-") as d:
         tmp = Path(d)
         if args.skip_default:

@@ -478,7 +478,7 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
                   "train_tokens": int(lengths[(split_arr == 0) & original].sum()) if len(lengths) else 0,
                   "val_tokens": int(lengths[split_arr == 1].sum()) if len(lengths) else 0},
         "repeats": _repeat_report(pieces),
-        "metres": _metre_report(pieces, config.steps_per_quarter),
+        "metres": _metre_report(pieces),
         "skipped": {"total": len(skipped), "counts": _reason_counts(skipped), "items": skipped},
         "vocabulary": {"size": codec.size, "used": int((usage > 0).sum()),
                        "usage": {tok: int(n) for tok, n in zip(codec.vocab.tokens, usage)},
@@ -503,7 +503,7 @@ def _repeat_report(pieces: list[dict]) -> dict:
             "not_expanded_items": [{"source": p["name"], "detail": p.get("repeats_detail", "")} for p in kept]}
 
 
-def _metre_report(pieces: list[dict], spq: int) -> dict:
+def _metre_report(pieces: list[dict]) -> dict:
     """The metres of the corpus: kept pieces by their first time signature, grid steps spent in each time
     signature, and how many pieces change time signature inside (re-barring alone is not a change)."""
     first: Counter = Counter()

@@ -406,8 +406,8 @@ def extract_melodies(piece: RawPiece, config: ExtractConfig, limits: ReadLimits 
     meta = {"steps_per_quarter": config.steps_per_quarter, "qpm": float(piece.qpm),
             "time_signature": tuple(piece.time_signature), "program": 0}
     spq = config.steps_per_quarter
-    changes = [(int(round(q * spq)), int(n), int(d)) for q, n, d in piece.metre] or \
-        [(0, *map(int, piece.time_signature))]
+    changes = [(int(round(q * spq)), int(n), int(d)) for q, n, d in piece.metre if int(n) >= 1 and int(d) >= 1] \
+        or [(0, *map(int, piece.time_signature))]
     if config.transpose == "C":
         res.transposed_by = transposition_to_c(line)
         line = [(p + res.transposed_by, s, e) for p, s, e in line]
@@ -424,7 +424,8 @@ def extract_melodies(piece: RawPiece, config: ExtractConfig, limits: ReadLimits 
             res.short_segments += 1
             continue
         t0 = seg[0][1]  # "drop" may have removed the first note
-        seg_meta = {**meta, "metre": tuple(shift_metre(changes, origin + t0, spq))}
+        metre = tuple(shift_metre(changes, origin + t0, spq))
+        seg_meta = {**meta, "metre": metre, "time_signature": metre[0][1:]}
         res.melodies.append(Melody.from_notes([(p, s - t0, e - t0) for p, s, e in seg], **seg_meta))
     if not res.melodies:
         if n_total == 0:

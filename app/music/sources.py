@@ -208,7 +208,7 @@ def piece_from_score(score, name: str) -> RawPiece:
     written-order form in `written` (to count what expansion added). Metre: `metre` lists the piece's time
     signatures along the played order with its bar lines (see `_metre`).
     """
-    from music21 import instrument, note, stream, tempo
+    from music21 import instrument, stream, tempo
 
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
     # the played order comes from the first part with measures; every part follows it (parts share bar lines)
@@ -221,10 +221,7 @@ def piece_from_score(score, name: str) -> RawPiece:
             order, status, detail = None, "not expanded", "parts have different numbers of measures"
     tracks, written_tracks = [], []
     for i, part in enumerate(parts):
-        flat = part.flatten()
-        events = _note_events(flat)
-        unpitched = sum(1 for el in flat.notes if float(el.duration.quarterLength) > 0
-                        and (isinstance(el, note.Unpitched) or not hasattr(el, "pitches")))
+        events, unpitched = _note_events(part.flatten())
         inst = part.getInstrument(returnDefault=False) if hasattr(part, "getInstrument") else None
         notes = _merge_ties(events)
         played = notes
@@ -259,14 +256,19 @@ def piece_from_score(score, name: str) -> RawPiece:
                     metre=_metre(spans, sigs, order), repeats=status, written=written)
 
 
-def _note_events(flat) -> list[tuple[int, float, float, str | None]]:
-    """(midi pitch, onset, offset, tie type) of every pitched note and chord pitch, in written (offset) order."""
+def _note_events(flat) -> tuple[list[tuple[int, float, float, str | None]], int]:
+    """(midi pitch, onset, offset, tie type) of every pitched note and chord pitch, in written (offset) order,
+    and the number of unpitched (percussion) notes."""
     from music21 import note
 
     out = []
+    unpitched = 0
     for el in flat.notes:
         ql = float(el.duration.quarterLength)
-        if ql <= 0 or isinstance(el, note.Unpitched) or not hasattr(el, "pitches"):
+        if ql <= 0:
+            continue
+        if isinstance(el, note.Unpitched) or not hasattr(el, "pitches"):
+            unpitched += 1
             continue
         on = float(el.offset)
         tie = getattr(el, "tie", None)
@@ -274,7 +276,7 @@ def _note_events(flat) -> list[tuple[int, float, float, str | None]]:
             midi = int(round(pitch.ps))
             if 0 <= midi <= 127:
                 out.append((midi, on, on + ql, tie.type if tie is not None else None))
-    return out
+    return out, unpitched
 
 
 def _merge_ties(events) -> tuple[tuple[int, float, float], ...]:
