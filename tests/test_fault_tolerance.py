@@ -79,7 +79,7 @@ def test_kill_9_during_epoch_3_then_the_same_command_resumes_at_epoch_3(tmp_path
     assert "training on CPU" in r.stderr and "distribute none, 1 replica(s)" in r.stderr  # the device is reported
     card = json.loads((out / "card.json").read_text())
     ref_card = json.loads((ref / "card.json").read_text())
-    assert card["resumed_from_epoch"] == 2 and card["metrics"]["epochs_run"] == 5
+    assert card["resumed_from_epoch"] == 2 and card["epochs_done"] == 5
     assert not run_dir_for(out).exists()  # removed once the model folder is complete
     # Adam continued: its iteration count covers all 5 epochs, as in the uninterrupted run (3 if it restarted)
     assert optimizer_iterations(out) == optimizer_iterations(ref) > 0

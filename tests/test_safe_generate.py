@@ -90,12 +90,11 @@ def _melody_sets(folder: Path) -> dict[str, set[str]]:
 def test_a_crash_at_any_step_of_generate_leaves_whole_melodies_and_the_next_run_cleans(tmp_path):
     import pretty_midi
 
-    from app.music.generate import GenerateRequest, generate
+    from app.music.generate import generate_files
 
     out = tmp_path / "music"
-    req = GenerateRequest(model=FOLK, n=2, bars=1, seed=3, out_dir=out, synth="builtin")
     crashes = 0
-    for k in crash_points(lambda: generate(req)):
+    for k in crash_points(lambda: generate_files(FOLK, out, n=2, bars=1, seed=3, synth="builtin")):
         crashes += 1
         if out.exists():
             for stem, suffixes in _melody_sets(out).items():  # a set cut short while publishing is still claimed

@@ -163,7 +163,9 @@ def load_model_folder(path: str | Path, domain: str | None = None) -> ModelFolde
         raise ModelFolderError(f"{p}/weights.npz cannot be read ({exc}); the folder is damaged") from None
     from app.core.stepper import check_weights
 
-    check_weights(weights, model_config, vocab.size, where=f"{p}/weights.npz")
+    arch = config.get("arch")
+    basic = arch is None or (isinstance(arch, dict) and arch.get("name") == "basic")
+    check_weights(weights, model_config, vocab.size, where=f"{p}/weights.npz", layout=basic)
     return ModelFolder(p, vocab, model_config, config, card, weights)
 
 

@@ -35,10 +35,17 @@ def expected_shapes(cfg: ModelConfig, vocab_size: int) -> dict[str, tuple[int, .
     return shapes
 
 
-def check_weights(weights: dict[str, np.ndarray], cfg: ModelConfig, vocab_size: int, where: str = "weights") -> None:
+def check_weights(weights: dict[str, np.ndarray], cfg: ModelConfig, vocab_size: int, where: str = "weights",
+                  layout: bool = True) -> None:
     """Raise ModelFolderError unless `weights` has exactly the arrays of `expected_shapes`, each a floating-point
-    array of that shape with only finite values (a NaN weight silently turns every sample into garbage)."""
-    want = expected_shapes(cfg, vocab_size)
+    array of that shape with only finite values (a NaN weight silently turns every sample into garbage).
+    layout=False: only dtype and finiteness (a model whose arrays are not the shared sequence model's)."""
+    if not layout:
+        # another architecture (e.g. a music arch recorded in config.json) has its own arrays: its stepper checks
+        # their shapes; every array must still be finite floating point
+        want = {k: np.shape(a) for k, a in weights.items()}
+    else:
+        want = expected_shapes(cfg, vocab_size)
     missing = [k for k in want if k not in weights]
     if missing:
         raise ModelFolderError(f"{where} is missing array(s) {', '.join(missing)}; the model folder is incomplete")

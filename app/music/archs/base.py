@@ -98,8 +98,13 @@ def stepper_for(folder, time_signature=None):
     arch, settings = folder_arch(folder.config)
     codec = folder.config.get("codec", {})
     ts = tuple(time_signature or codec.get("time_signature") or (4, 4))
-    return arch.numpy().make_stepper(folder.weights, folder.model_config, settings, folder.vocab.size,
-                                     time_signature=ts, spq=int(codec.get("steps_per_quarter", 4)))
+    try:
+        return arch.numpy().make_stepper(folder.weights, folder.model_config, settings, folder.vocab.size,
+                                         time_signature=ts, spq=int(codec.get("steps_per_quarter", 4)))
+    except (KeyError, ValueError, IndexError) as exc:  # arrays missing or of the wrong shape for this arch
+        raise ModelFolderError(f"{folder.path}/weights.npz does not fit a {arch.name} model with this config and "
+                               f"vocabulary ({type(exc).__name__}: {exc}); the folder's files do not belong "
+                               f"together") from None
 
 
 def help_of(field) -> str:
