@@ -34,7 +34,6 @@ import os
 import random
 import re
 import resource
-import select
 import shutil
 import signal
 import struct
@@ -581,92 +580,91 @@ def run_forked(items: list[tuple[str, str]], fn, jobs: int, time_cap: float, as_
     wall_cap = 6 * time_cap if wall_cap is None else wall_cap
     results: list[dict | None] = [None] * len(items)
     running: dict[int, tuple[int, float, int]] = {}  # pid -> (index, start, read fd)
-    buffers: dict[int, bytearray] = {}
     nxt = 0
     done = 0
     t_print = time.time()
-    while nxt < len(items) or running:
-        while nxt < len(items) and len(running) < jobs:
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # child
-                os.close(r)
-                code = 0
+    # Sleep until a child exits (SIGCHLD) instead of polling: the parent must not take CPU from its children.
+    # A child writes its result (< 60 KB, less than a pipe's buffer) and exits, so the pipe is read after reaping.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        while nxt < len(items) or running:
+            while nxt < len(items) and len(running) < jobs:
+                r, w = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # child
+                    os.close(r)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+                    code = 0
+                    try:
+                        lim = int(as_cap_gb * (1 << 30))
+                        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+                        cpu = max(1, int(math.ceil(time_cap)))
+                        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU past time_cap CPU s
+                        res = fn(*items[nxt])
+                    except BaseException:
+                        res = {"skips": [], "ok": 0, "traceback": traceback.format_exc()[-2000:]}
+                        code = 3
+                    try:
+                        os.write(w, json.dumps(res).encode()[:60_000])
+                    finally:
+                        os._exit(code)
+                os.close(w)
+                running[pid] = (nxt, time.time(), r)
+                nxt += 1
+            reaped = False
+            while running:
                 try:
-                    lim = int(as_cap_gb * (1 << 30))
-                    resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
-                    cpu = max(1, int(math.ceil(time_cap)))
-                    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU past time_cap CPU seconds
-                    res = fn(*items[nxt])
-                except BaseException:
-                    res = {"skips": [], "ok": 0, "traceback": traceback.format_exc()[-2000:]}
-                    code = 3
+                    pid, status, ru = os.wait4(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                reaped = True
+                if pid not in running:
+                    continue
+                i, start, fd = running.pop(pid)
+                os.set_blocking(fd, False)
+                raw = bytearray()
                 try:
-                    os.write(w, json.dumps(res).encode()[:60_000])
-                finally:
-                    os._exit(code)
-            os.close(w)
-            os.set_blocking(r, False)
-            running[pid] = (nxt, time.time(), r)
-            buffers[r] = bytearray()
-            nxt += 1
-        fds = [v[2] for v in running.values()]
-        readable, _, _ = select.select(fds, [], [], 0.05)
-        for fd in readable:
-            try:
-                chunk = os.read(fd, 65536)
-                if chunk:
-                    buffers[fd] += chunk
-            except BlockingIOError:
-                pass
-        while True:
-            try:
-                pid, status, ru = os.wait4(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            if pid not in running:
-                continue
-            i, start, fd = running.pop(pid)
-            try:
-                while chunk := os.read(fd, 65536):
-                    buffers[fd] += chunk
-            except BlockingIOError:
-                pass
-            os.close(fd)
-            raw = bytes(buffers.pop(fd))
-            res: dict
-            try:
-                res = json.loads(raw.decode())
-            except (ValueError, UnicodeDecodeError):
-                res = {"skips": [], "ok": 0}
-            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-            res.setdefault("traceback", None)
-            res["timeout"] = sig in (signal.SIGXCPU, signal.SIGKILL) and ru.ru_utime + ru.ru_stime >= time_cap
-            if sig and not res["timeout"]:
-                res["traceback"] = f"child killed by signal {sig}"
-            elif os.WIFEXITED(status) and os.WEXITSTATUS(status) not in (0, 3):
-                res["traceback"] = f"child exited with status {os.WEXITSTATUS(status)}"
-            res["rss_mb"] = ru.ru_maxrss / 1024
-            res["seconds"] = time.time() - start
-            res["cpu_s"] = ru.ru_utime + ru.ru_stime
-            results[i] = res
-            done += 1
-        now = time.time()
-        for pid, (i, start, fd) in list(running.items()):
-            if now - start > wall_cap and results[i] is None:  # blocked (a FIFO?) or starved: a time-out
-                os.kill(pid, signal.SIGKILL)
-                results[i] = {"skips": [], "ok": 0, "traceback": None, "timeout": True}
-                running.pop(pid)
-                _, _, ru = os.wait4(pid, 0)
+                    while chunk := os.read(fd, 65536):
+                        raw += chunk
+                except BlockingIOError:
+                    pass
                 os.close(fd)
-                buffers.pop(fd, None)
-                results[i].update(rss_mb=ru.ru_maxrss / 1024, seconds=now - start, cpu_s=ru.ru_utime + ru.ru_stime)
+                try:
+                    res = json.loads(bytes(raw).decode())
+                except (ValueError, UnicodeDecodeError):
+                    res = {"skips": [], "ok": 0}
+                sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+                res.setdefault("traceback", None)
+                res["timeout"] = sig in (signal.SIGXCPU, signal.SIGKILL) and ru.ru_utime + ru.ru_stime >= time_cap
+                if sig and not res["timeout"]:
+                    res["traceback"] = f"child killed by signal {sig}"
+                elif os.WIFEXITED(status) and os.WEXITSTATUS(status) not in (0, 3):
+                    res["traceback"] = f"child exited with status {os.WEXITSTATUS(status)}"
+                res["rss_mb"] = ru.ru_maxrss / 1024
+                res["seconds"] = time.time() - start
+                res["cpu_s"] = ru.ru_utime + ru.ru_stime
+                results[i] = res
                 done += 1
-        if progress and time.time() - t_print > 15:
-            t_print = time.time()
-            print(f"    ... {done}/{len(items)}", file=sys.stderr, flush=True)
+            now = time.time()
+            for pid, (i, start, fd) in list(running.items()):
+                if now - start > wall_cap:  # blocked (a FIFO?) or starved: a time-out
+                    os.kill(pid, signal.SIGKILL)
+                    running.pop(pid)
+                    _, _, ru = os.wait4(pid, 0)
+                    os.close(fd)
+                    results[i] = {"skips": [], "ok": 0, "traceback": None, "timeout": True,
+                                  "rss_mb": ru.ru_maxrss / 1024, "seconds": now - start,
+                                  "cpu_s": ru.ru_utime + ru.ru_stime}
+                    done += 1
+            if progress and time.time() - t_print > 15:
+                t_print = time.time()
+                print(f"    ... {done}/{len(items)}", file=sys.stderr, flush=True)
+            if not reaped and running:
+                signal.sigtimedwait({signal.SIGCHLD}, 0.5)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     return results  # type: ignore[return-value]
 
 
