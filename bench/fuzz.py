@@ -568,7 +568,7 @@ def _child_primer(kind: str, path: str) -> dict:
 
 
 def run_forked(items: list[tuple[str, str]], fn, jobs: int, time_cap: float, as_cap_gb: float,
-               progress: bool = True, wall_cap: float | None = None) -> list[dict]:
+               progress: bool = True, wall_cap: float | None = None, on_result=None) -> list[dict]:
     """Run fn(kind, path) for each item in a child forked from this process, at most `jobs` at once.
 
     A child is a time-out when it uses more than `time_cap` CPU seconds (RLIMIT_CPU: the work one file causes,
@@ -647,6 +647,8 @@ def run_forked(items: list[tuple[str, str]], fn, jobs: int, time_cap: float, as_
                 res["cpu_s"] = ru.ru_utime + ru.ru_stime
                 results[i] = res
                 done += 1
+                if on_result:
+                    on_result(i, res)
             now = time.time()
             for pid, (i, start, fd) in list(running.items()):
                 if now - start > wall_cap:  # blocked (a FIFO?) or starved: a time-out
@@ -658,6 +660,8 @@ def run_forked(items: list[tuple[str, str]], fn, jobs: int, time_cap: float, as_
                                   "rss_mb": ru.ru_maxrss / 1024, "seconds": now - start,
                                   "cpu_s": ru.ru_utime + ru.ru_stime}
                     done += 1
+                    if on_result:
+                        on_result(i, results[i])
             if progress and time.time() - t_print > 15:
                 t_print = time.time()
                 print(f"    ... {done}/{len(items)}", file=sys.stderr, flush=True)
@@ -748,6 +752,33 @@ def run_corpus_batches(inputs: list[tuple[str, str, str]], batch: int, tmp: Path
     return out
 
 
+def summarise_files(paths: list[str], json_out: str | None, rss_cap_mb: float) -> int:
+    """Figures of the reader and primer stages from --results files (one JSON line per input, any shards)."""
+    by_stage: dict[str, dict[int, dict]] = {}
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            by_stage.setdefault(r["stage"], {})[r["i"]] = r
+    figures: dict = {"stages": []}
+    ok = True
+    for stage, rows in by_stage.items():
+        rs = [rows[i] for i in sorted(rows)]
+        s = summarise(stage, [(r["kind"], str(r["i"])) for r in rs], [r["kind"] for r in rs], rs)
+        s["kinds"] = len({r["kind"] for r in rs})
+        print_stage(s)
+        print(f"   kinds: {s['kinds']}")
+        figures["stages"].append(s)
+        ok &= s["tracebacks"] == 0 and s["timeouts"] == 0 and s["peak_rss_mb"] <= rss_cap_mb
+    figures["ok"] = ok
+    print("PASS" if ok else "FAIL")
+    if json_out:
+        Path(json_out).write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    return 0 if ok else 1
+
+
 def print_stage(s: dict) -> None:
     print(f"== {s['stage']}: {s['inputs']} inputs" + (f" in {s['batches']} batches, exit codes {s['exit_codes']}, "
                                                        f"{s['seconds']} s" if "batches" in s else ""))
@@ -777,11 +808,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stages", default="reader,primer,corpus", help="comma-separated: reader, primer, corpus")
     ap.add_argument("--kinds", default="", help="comma-separated subset of kinds (default all)")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--shard", default="0/1", help="I/K: only inputs whose index %% K == I (run K shards at once)")
+    ap.add_argument("--results", help="append one JSON line per finished input (reader and primer stages) to this "
+                                      "file; inputs already in it are not run again")
+    ap.add_argument("--summarise", nargs="+", metavar="JSONL", help="print the figures of --results files (of all "
+                                                                   "shards) and exit")
     ap.add_argument("--list-kinds", action="store_true")
     args = ap.parse_args(argv)
     if args.list_kinds:
         print(f"{len(KINDS)} kinds: {' '.join(KINDS)}")
         return 0
+    if args.summarise:
+        return summarise_files(args.summarise, args.json, args.rss_cap_mb)
     kinds = [k for k in args.kinds.split(",") if k] or list(KINDS)
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
@@ -798,25 +836,52 @@ def main(argv: list[str] | None = None) -> int:
         planned = plan(args.n, args.seed, kinds)
         inputs = []
         (tmp / "in").mkdir()
+        shard, shards = (int(x) for x in args.shard.split("/"))
+        done_before: set = set()
+        if args.results and Path(args.results).exists():
+            for line in Path(args.results).read_text(encoding="utf-8").splitlines():
+                try:
+                    r = json.loads(line)
+                    done_before.add((r["stage"], r["i"]))
+                except (ValueError, KeyError):
+                    pass
+        index = []
         for i, (k, s) in enumerate(planned):
+            if i % shards != shard:
+                continue
             t, p = materialise(tmp / "in", i, k, s)
             inputs.append((t, str(p), k))
+            index.append(i)
         print(f"{len(inputs)} inputs of {len(set(k for _, _, k in inputs))} kinds written in "
               f"{time.time() - t0:.1f} s (forking process RSS {base_rss:.0f} MB)", flush=True)
         ok = True
+        def recorder(stage, idx):
+            if not args.results:
+                return None
+
+            def on_result(j, res):
+                with open(args.results, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"stage": stage, "i": idx[j], "kind": planned[idx[j]][0], **res}) + "\n")
+            return on_result
+
         if "reader" in stages:
             t0 = time.time()
-            items = [(t, p) for t, p, _ in inputs]
-            res = run_forked(items, _child_reader, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap)
-            s = summarise("reader", items, [k for _, _, k in inputs], res)
+            sel = [j for j in range(len(inputs)) if ("reader", index[j]) not in done_before]
+            items = [inputs[j][:2] for j in sel]
+            res = run_forked(items, _child_reader, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap,
+                             on_result=recorder("reader", [index[j] for j in sel]))
+            s = summarise("reader", items, [inputs[j][2] for j in sel], res)
             s["seconds"] = round(time.time() - t0, 1)
             print_stage(s)
             figures["stages"].append(s)
         if "primer" in stages:
             t0 = time.time()
-            mids = [(t, p, k) for t, p, k in inputs if t == "file" and p.endswith(".mid")]
+            sel = [j for j, (t, p, k) in enumerate(inputs) if t == "file" and p.endswith(".mid")
+                   and ("primer", index[j]) not in done_before]
+            mids = [inputs[j] for j in sel]
             items = [(t, p) for t, p, _ in mids]
-            res = run_forked(items, _child_primer, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap)
+            res = run_forked(items, _child_primer, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap,
+                             on_result=recorder("primer", [index[j] for j in sel]))
             s = summarise("primer", items, [k for _, _, k in mids], res)
             s["seconds"] = round(time.time() - t0, 1)
             print_stage(s)
