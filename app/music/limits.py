@@ -16,6 +16,7 @@ file 44,476, longest segment 1,828 steps (457 quarter notes), longest note or re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -45,6 +46,8 @@ class ReadLimits:
     max_tunes_per_file: int = _limit(250, "most ABC tunes read from one file (music21 parses ~60 tunes/s); later "
                                           "tunes are skipped",
                                      1, 10_000_000)
+    max_parse_seconds: float = _limit(5.0, "CPU seconds music21 may spend parsing one ABC tune or one score file "
+                                            "(a 9999-beat time signature makes it work for minutes)", 0.1, 1e6)
     max_tokens_per_file: int = _limit(4_000_000, "most corpus tokens (grid steps) kept from one source file; "
                                                  "later pieces of the file are skipped", 1, 1 << 40)
 
@@ -76,6 +79,34 @@ class LimitExceeded(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+@contextlib.contextmanager
+def cpu_budget(seconds: float, what: str):
+    """Raise LimitExceeded("too slow") inside the block once this process has spent `seconds` of CPU time in it.
+
+    Uses ITIMER_PROF (CPU time, so a busy machine does not trigger it) and SIGPROF; the signal handler runs between
+    Python bytecodes, which bounds pure-Python parsers such as music21's. Only in the main thread (signals cannot
+    be handled elsewhere); in other threads the block runs unbounded.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def _expired(signum, frame):
+        raise LimitExceeded("too slow", f"{what} took more than {seconds:g} CPU seconds to parse "
+                                        f"(ReadLimits.max_parse_seconds)")
+
+    old = signal.signal(signal.SIGPROF, _expired)
+    signal.setitimer(signal.ITIMER_PROF, seconds, 0.5)  # and again every 0.5 s, should a parser swallow it
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
 
 
 def check_notes(notes, limits: ReadLimits, what: str = "piece") -> None:
