@@ -745,6 +745,8 @@ def run_corpus_batches(inputs: list[tuple[str, str, str]], batch: int, tmp: Path
             out["tracebacks"] += len(internal)
             out["traceback_examples"] += [f"{s['source']}: {s['reason']}: {s['detail']}" for s in internal[:5]]
         shutil.rmtree(corpus_out, ignore_errors=True)
+        print(f"   batch {b // batch}: rc {proc.returncode}, {time.time() - t0:.0f} s, tracebacks so far "
+              f"{out['tracebacks']}, time-outs so far {out['timeouts']}", flush=True)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     out["exit_codes"] = {str(k): v for k, v in out["exit_codes"].items()}
     out["skips_by_reason"] = dict(out["skips_by_reason"].most_common())
