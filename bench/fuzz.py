@@ -34,7 +34,6 @@ import os
 import random
 import re
 import resource
-import select
 import shutil
 import signal
 import struct
@@ -569,7 +568,7 @@ def _child_primer(kind: str, path: str) -> dict:
 
 
 def run_forked(items: list[tuple[str, str]], fn, jobs: int, time_cap: float, as_cap_gb: float,
-               progress: bool = True, wall_cap: float | None = None) -> list[dict]:
+               progress: bool = True, wall_cap: float | None = None, on_result=None) -> list[dict]:
     """Run fn(kind, path) for each item in a child forked from this process, at most `jobs` at once.
 
     A child is a time-out when it uses more than `time_cap` CPU seconds (RLIMIT_CPU: the work one file causes,
@@ -581,92 +580,95 @@ def run_forked(items: list[tuple[str, str]], fn, jobs: int, time_cap: float, as_
     wall_cap = 6 * time_cap if wall_cap is None else wall_cap
     results: list[dict | None] = [None] * len(items)
     running: dict[int, tuple[int, float, int]] = {}  # pid -> (index, start, read fd)
-    buffers: dict[int, bytearray] = {}
     nxt = 0
     done = 0
     t_print = time.time()
-    while nxt < len(items) or running:
-        while nxt < len(items) and len(running) < jobs:
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # child
-                os.close(r)
-                code = 0
+    # Sleep until a child exits (SIGCHLD) instead of polling: the parent must not take CPU from its children.
+    # A child writes its result (< 60 KB, less than a pipe's buffer) and exits, so the pipe is read after reaping.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        while nxt < len(items) or running:
+            while nxt < len(items) and len(running) < jobs:
+                r, w = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # child
+                    os.close(r)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+                    code = 0
+                    try:
+                        lim = int(as_cap_gb * (1 << 30))
+                        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+                        cpu = max(1, int(math.ceil(time_cap)))
+                        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU past time_cap CPU s
+                        res = fn(*items[nxt])
+                    except BaseException:
+                        res = {"skips": [], "ok": 0, "traceback": traceback.format_exc()[-2000:]}
+                        code = 3
+                    try:
+                        os.write(w, json.dumps(res).encode()[:60_000])
+                    finally:
+                        os._exit(code)
+                os.close(w)
+                running[pid] = (nxt, time.time(), r)
+                nxt += 1
+            reaped = False
+            while running:
                 try:
-                    lim = int(as_cap_gb * (1 << 30))
-                    resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
-                    cpu = max(1, int(math.ceil(time_cap)))
-                    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU past time_cap CPU seconds
-                    res = fn(*items[nxt])
-                except BaseException:
-                    res = {"skips": [], "ok": 0, "traceback": traceback.format_exc()[-2000:]}
-                    code = 3
+                    pid, status, ru = os.wait4(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                reaped = True
+                if pid not in running:
+                    continue
+                i, start, fd = running.pop(pid)
+                os.set_blocking(fd, False)
+                raw = bytearray()
                 try:
-                    os.write(w, json.dumps(res).encode()[:60_000])
-                finally:
-                    os._exit(code)
-            os.close(w)
-            os.set_blocking(r, False)
-            running[pid] = (nxt, time.time(), r)
-            buffers[r] = bytearray()
-            nxt += 1
-        fds = [v[2] for v in running.values()]
-        readable, _, _ = select.select(fds, [], [], 0.05)
-        for fd in readable:
-            try:
-                chunk = os.read(fd, 65536)
-                if chunk:
-                    buffers[fd] += chunk
-            except BlockingIOError:
-                pass
-        while True:
-            try:
-                pid, status, ru = os.wait4(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            if pid not in running:
-                continue
-            i, start, fd = running.pop(pid)
-            try:
-                while chunk := os.read(fd, 65536):
-                    buffers[fd] += chunk
-            except BlockingIOError:
-                pass
-            os.close(fd)
-            raw = bytes(buffers.pop(fd))
-            res: dict
-            try:
-                res = json.loads(raw.decode())
-            except (ValueError, UnicodeDecodeError):
-                res = {"skips": [], "ok": 0}
-            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-            res.setdefault("traceback", None)
-            res["timeout"] = sig in (signal.SIGXCPU, signal.SIGKILL) and ru.ru_utime + ru.ru_stime >= time_cap
-            if sig and not res["timeout"]:
-                res["traceback"] = f"child killed by signal {sig}"
-            elif os.WIFEXITED(status) and os.WEXITSTATUS(status) not in (0, 3):
-                res["traceback"] = f"child exited with status {os.WEXITSTATUS(status)}"
-            res["rss_mb"] = ru.ru_maxrss / 1024
-            res["seconds"] = time.time() - start
-            res["cpu_s"] = ru.ru_utime + ru.ru_stime
-            results[i] = res
-            done += 1
-        now = time.time()
-        for pid, (i, start, fd) in list(running.items()):
-            if now - start > wall_cap and results[i] is None:  # blocked (a FIFO?) or starved: a time-out
-                os.kill(pid, signal.SIGKILL)
-                results[i] = {"skips": [], "ok": 0, "traceback": None, "timeout": True}
-                running.pop(pid)
-                _, _, ru = os.wait4(pid, 0)
+                    while chunk := os.read(fd, 65536):
+                        raw += chunk
+                except BlockingIOError:
+                    pass
                 os.close(fd)
-                buffers.pop(fd, None)
-                results[i].update(rss_mb=ru.ru_maxrss / 1024, seconds=now - start, cpu_s=ru.ru_utime + ru.ru_stime)
+                try:
+                    res = json.loads(bytes(raw).decode())
+                except (ValueError, UnicodeDecodeError):
+                    res = {"skips": [], "ok": 0}
+                sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+                res.setdefault("traceback", None)
+                res["timeout"] = sig == signal.SIGXCPU  # past RLIMIT_CPU (the wall cap kills with SIGKILL below)
+                if sig and not res["timeout"]:
+                    res["traceback"] = f"child killed by signal {sig}"
+                elif os.WIFEXITED(status) and os.WEXITSTATUS(status) not in (0, 3):
+                    res["traceback"] = f"child exited with status {os.WEXITSTATUS(status)}"
+                res["rss_mb"] = ru.ru_maxrss / 1024
+                res["seconds"] = time.time() - start
+                res["cpu_s"] = ru.ru_utime + ru.ru_stime
+                results[i] = res
                 done += 1
-        if progress and time.time() - t_print > 15:
-            t_print = time.time()
-            print(f"    ... {done}/{len(items)}", file=sys.stderr, flush=True)
+                if on_result:
+                    on_result(i, res)
+            now = time.time()
+            for pid, (i, start, fd) in list(running.items()):
+                if now - start > wall_cap:  # blocked (a FIFO?) or starved: a time-out
+                    os.kill(pid, signal.SIGKILL)
+                    running.pop(pid)
+                    _, _, ru = os.wait4(pid, 0)
+                    os.close(fd)
+                    results[i] = {"skips": [], "ok": 0, "traceback": None, "timeout": True,
+                                  "rss_mb": ru.ru_maxrss / 1024, "seconds": now - start,
+                                  "cpu_s": ru.ru_utime + ru.ru_stime}
+                    done += 1
+                    if on_result:
+                        on_result(i, results[i])
+            if progress and time.time() - t_print > 15:
+                t_print = time.time()
+                print(f"    ... {done}/{len(items)}", file=sys.stderr, flush=True)
+            if not reaped and running:
+                signal.sigtimedwait({signal.SIGCHLD}, 0.5)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     return results  # type: ignore[return-value]
 
 
@@ -743,11 +745,40 @@ def run_corpus_batches(inputs: list[tuple[str, str, str]], batch: int, tmp: Path
             out["tracebacks"] += len(internal)
             out["traceback_examples"] += [f"{s['source']}: {s['reason']}: {s['detail']}" for s in internal[:5]]
         shutil.rmtree(corpus_out, ignore_errors=True)
+        print(f"   batch {b // batch}: rc {proc.returncode}, {time.time() - t0:.0f} s, tracebacks so far "
+              f"{out['tracebacks']}, time-outs so far {out['timeouts']}", flush=True)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     out["exit_codes"] = {str(k): v for k, v in out["exit_codes"].items()}
     out["skips_by_reason"] = dict(out["skips_by_reason"].most_common())
     out["seconds"] = round(out["seconds"], 1)
     return out
+
+
+def summarise_files(paths: list[str], json_out: str | None, rss_cap_mb: float) -> int:
+    """Figures of the reader and primer stages from --results files (one JSON line per input, any shards)."""
+    by_stage: dict[str, dict[int, dict]] = {}
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            by_stage.setdefault(r["stage"], {})[r["i"]] = r
+    figures: dict = {"stages": []}
+    ok = True
+    for stage, rows in by_stage.items():
+        rs = [rows[i] for i in sorted(rows)]
+        s = summarise(stage, [(r["kind"], str(r["i"])) for r in rs], [r["kind"] for r in rs], rs)
+        s["kinds"] = len({r["kind"] for r in rs})
+        print_stage(s)
+        print(f"   kinds: {s['kinds']}")
+        figures["stages"].append(s)
+        ok &= s["tracebacks"] == 0 and s["timeouts"] == 0 and s["peak_rss_mb"] <= rss_cap_mb
+    figures["ok"] = ok
+    print("PASS" if ok else "FAIL")
+    if json_out:
+        Path(json_out).write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    return 0 if ok else 1
 
 
 def print_stage(s: dict) -> None:
@@ -779,11 +810,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stages", default="reader,primer,corpus", help="comma-separated: reader, primer, corpus")
     ap.add_argument("--kinds", default="", help="comma-separated subset of kinds (default all)")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--shard", default="0/1", help="I/K: only inputs whose index %% K == I (run K shards at once)")
+    ap.add_argument("--results", help="append one JSON line per finished input (reader and primer stages) to this "
+                                      "file; inputs already in it are not run again")
+    ap.add_argument("--summarise", nargs="+", metavar="JSONL", help="print the figures of --results files (of all "
+                                                                   "shards) and exit")
     ap.add_argument("--list-kinds", action="store_true")
     args = ap.parse_args(argv)
     if args.list_kinds:
         print(f"{len(KINDS)} kinds: {' '.join(KINDS)}")
         return 0
+    if args.summarise:
+        return summarise_files(args.summarise, args.json, args.rss_cap_mb)
     kinds = [k for k in args.kinds.split(",") if k] or list(KINDS)
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
@@ -800,25 +838,52 @@ def main(argv: list[str] | None = None) -> int:
         planned = plan(args.n, args.seed, kinds)
         inputs = []
         (tmp / "in").mkdir()
+        shard, shards = (int(x) for x in args.shard.split("/"))
+        done_before: set = set()
+        if args.results and Path(args.results).exists():
+            for line in Path(args.results).read_text(encoding="utf-8").splitlines():
+                try:
+                    r = json.loads(line)
+                    done_before.add((r["stage"], r["i"]))
+                except (ValueError, KeyError):
+                    pass
+        index = []
         for i, (k, s) in enumerate(planned):
+            if i % shards != shard:
+                continue
             t, p = materialise(tmp / "in", i, k, s)
             inputs.append((t, str(p), k))
+            index.append(i)
         print(f"{len(inputs)} inputs of {len(set(k for _, _, k in inputs))} kinds written in "
               f"{time.time() - t0:.1f} s (forking process RSS {base_rss:.0f} MB)", flush=True)
         ok = True
+        def recorder(stage, idx):
+            if not args.results:
+                return None
+
+            def on_result(j, res):
+                with open(args.results, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"stage": stage, "i": idx[j], "kind": planned[idx[j]][0], **res}) + "\n")
+            return on_result
+
         if "reader" in stages:
             t0 = time.time()
-            items = [(t, p) for t, p, _ in inputs]
-            res = run_forked(items, _child_reader, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap)
-            s = summarise("reader", items, [k for _, _, k in inputs], res)
+            sel = [j for j in range(len(inputs)) if ("reader", index[j]) not in done_before]
+            items = [inputs[j][:2] for j in sel]
+            res = run_forked(items, _child_reader, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap,
+                             on_result=recorder("reader", [index[j] for j in sel]))
+            s = summarise("reader", items, [inputs[j][2] for j in sel], res)
             s["seconds"] = round(time.time() - t0, 1)
             print_stage(s)
             figures["stages"].append(s)
         if "primer" in stages:
             t0 = time.time()
-            mids = [(t, p, k) for t, p, k in inputs if t == "file" and p.endswith(".mid")]
+            sel = [j for j, (t, p, k) in enumerate(inputs) if t == "file" and p.endswith(".mid")
+                   and ("primer", index[j]) not in done_before]
+            mids = [inputs[j] for j in sel]
             items = [(t, p) for t, p, _ in mids]
-            res = run_forked(items, _child_primer, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap)
+            res = run_forked(items, _child_primer, args.jobs, args.time_cap, args.as_cap_gb, wall_cap=args.wall_cap,
+                             on_result=recorder("primer", [index[j] for j in sel]))
             s = summarise("primer", items, [k for _, _, k in mids], res)
             s["seconds"] = round(time.time() - t0, 1)
             print_stage(s)

@@ -140,6 +140,21 @@ def test_too_many_notes_and_tunes_are_bounded(tmp_path):
     assert len(pieces) == 3 and [s.reason for s in skips] == ["too many tunes"]
 
 
+def test_score_that_makes_music21_work_for_minutes_is_cut_off(tmp_path):
+    notes = "".join(f"<note><pitch><step>{s}</step><octave>4</octave></pitch><duration>1</duration></note>"
+                    for s in "CDEFGABC")
+    xml = ('<?xml version="1.0" encoding="UTF-8"?><score-partwise version="3.1"><part-list><score-part id="P1">'
+           '<part-name>Flute</part-name></score-part></part-list><part id="P1"><measure number="1"><attributes>'
+           '<divisions>1</divisions><time><beats>9999</beats><beat-type>4</beat-type></time></attributes>'
+           f'{notes}</measure></part></score-partwise>')
+    path = tmp_path / "wide.xml"
+    path.write_text(xml)
+    t0 = time.process_time()
+    pieces, skips = read_file(SourceFile(str(path), "wide.xml"), limits=ReadLimits(max_parse_seconds=1.0))
+    assert time.process_time() - t0 < 10  # music21 alone: minutes (a 9999-beat bar)
+    assert pieces == [] and [s.reason for s in skips] == ["too slow"] and "max_parse_seconds" in skips[0].detail
+
+
 # --- item 8: linear melody reader -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("same_pitch", [True, False])
 def test_dense_instant_reads_in_linear_time(tmp_path, same_pitch):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import DataError
-from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes
+from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes, cpu_budget
 from app.music.melody import RawPiece, RawTrack
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -656,7 +656,9 @@ def read_file(src: SourceFile, tunes: tuple[int, int] | None = None, limits: Rea
                                                          f"{limits.max_tune_chars:,} (ReadLimits.max_tune_chars)"))
                     continue
                 try:
-                    for k, sc in enumerate(_scores(converter.parse(text, format="abc"))):
+                    with cpu_budget(limits.max_parse_seconds, "the tune"):
+                        parsed = converter.parse(text, format="abc")
+                    for k, sc in enumerate(_scores(parsed)):
                         piece = _checked(piece_from_score(sc, name if k == 0 else f"{name}#{k}"), limits)
                         notes += sum(len(t.notes) for t in piece.tracks)
                         if notes > limits.max_notes:
@@ -674,9 +676,10 @@ def read_file(src: SourceFile, tunes: tuple[int, int] | None = None, limits: Rea
         return [], [Skip(src.label, "too large", f"{len(data):,} bytes; the limit for scores is "
                                                  f"{limits.max_score_bytes:,} (ReadLimits.max_score_bytes)")]
     try:
-        scores = _scores(converter.parse(src.path))  # size and file type were checked above
-        pieces = [_checked(piece_from_score(sc, src.label if len(scores) == 1 else f"{src.label}#{k}"), limits)
-                  for k, sc in enumerate(scores)]
+        with cpu_budget(limits.max_parse_seconds, "the score"):
+            scores = _scores(converter.parse(src.path))  # size and file type were checked above
+            pieces = [_checked(piece_from_score(sc, src.label if len(scores) == 1 else f"{src.label}#{k}"), limits)
+                      for k, sc in enumerate(scores)]
         if sum(len(t.notes) for p in pieces for t in p.tracks) > limits.max_notes:
             raise LimitExceeded("too many notes", f"more than {limits.max_notes:,} notes (ReadLimits.max_notes)")
         return pieces, []

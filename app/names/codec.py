@@ -7,6 +7,8 @@ then the characters seen in the data, sorted. A name "abc" encodes to [<bos>, a,
 
 from __future__ import annotations
 
+import io
+import itertools
 import os
 import random
 import stat
@@ -52,21 +54,23 @@ def read_names(path: str | Path, *, lowercase: bool = True, max_bytes: int | Non
             raise DataError(f"names file {str(p)!r} is {st.st_size:,} bytes; the limit is {max_bytes:,} bytes "
                             f"({max_bytes / 2**20:g} MiB); pass a smaller file (a few MB hold millions of names)")
         try:
-            return _parse_names(f, p, lowercase, max_bytes)
+            head = f.read(1 << 16)  # a binary file is told as such before its first line is decoded
+            if b"\x00" in head:
+                line = head[: head.index(b"\x00")].count(b"\n") + 1
+                raise DataError(f"names file {str(p)!r} looks binary (NUL byte on line {line}); expected UTF-8 "
+                                f"text")
+            lines = itertools.chain(io.BytesIO(head + (f.readline() if head else b"")), f)
+            return _parse_names(lines, p, lowercase, max_bytes)
         except OSError as exc:
             raise DataError(f"cannot read names file {str(p)!r}: {exc.strerror}") from None
 
 
-def _parse_names(f, p: Path, lowercase: bool, max_bytes: int) -> list[str]:
+def _parse_names(lines: Iterable[bytes], p: Path, lowercase: bool, max_bytes: int) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     total = 0
     any_text = False
-    head = f.peek(8192)[:8192] if hasattr(f, "peek") else b""
-    if b"\x00" in head:  # a binary file (an image, a zip) says so, before any line fails to decode
-        lineno = head[:head.index(b"\x00")].count(b"\n") + 1
-        raise DataError(f"names file {str(p)!r} looks binary (NUL byte on line {lineno}); expected UTF-8 text")
-    for lineno, line in enumerate(f, start=1):
+    for lineno, line in enumerate(lines, start=1):
         total += len(line)
         if total > max_bytes:  # the file grew while we read it
             raise DataError(f"names file {str(p)!r} is larger than the limit of {max_bytes:,} bytes")
