@@ -160,6 +160,7 @@ def test_numpy_fast_path_equals_keras_trainer(keras_mod, arch_name):
     assert np.abs(other - tokens).max() > 1e-3
 
 
+@pytest.mark.slow  # builds a Ty-step Keras inference model and saves/loads it
 @pytest.mark.parametrize("arch_name", ["lookback", "attention"])
 def test_inference_model_equals_numpy_and_loads_safely(keras_mod, arch_name, tmp_path):
     arch, settings, trainer = randomised(arch_name, seed=2, scale=1.0)

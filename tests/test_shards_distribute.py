@@ -61,6 +61,7 @@ def test_shards_stream_exactly_the_in_memory_chunks(tmp_path):
         stream.train_dataset(tx, batch, seed=0, workers=4)
 
 
+@pytest.mark.slow  # trains a model
 def test_music_train_streams_a_shard_folder(tmp_path):
     codec = MelodyCodec(60, 72)
     write_pieces(music_data(codec), tmp_path / "shards", shards=2)
