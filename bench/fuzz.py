@@ -17,7 +17,7 @@ Stages (--stages, default all):
            process, ~75 MB) is recorded per file.
   corpus   the music inputs in batches of --batch files through `python -m app music corpus` (a subprocess per
            batch): exit status 0 or 2, and never "Traceback" on stderr.
-  primer   every .mid input through the --primer-midi reading path (app.music.generate.primer_ids with the
+  primer   every .mid input through the --primer-midi reading path (MelodyGenerator.primer_ids with the
            models/folk folder), forked and capped like the reader stage.
 Counts printed: clean skips by reason, tracebacks (an exception that escaped, a crashed child, or a skip whose
 detail is a bare Python exception -- an internal error swallowed, not a reason), time-outs, peak RSS.
@@ -27,7 +27,6 @@ Exit status 1 if any traceback or time-out, or a peak RSS above --rss-cap-mb.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -542,22 +541,18 @@ def warm(primer: bool = False) -> None:
     import music21.converter  # noqa: F401
 
     if primer and not _FOLK:
-        from app.core.folder import load_model_folder
-        from app.music.codec import MelodyCodec
+        from app.music.generate import MelodyGenerator
 
-        _FOLK["folder"] = load_model_folder(ROOT / "models" / "folk", domain="music")
-        _FOLK["codec"] = MelodyCodec.from_vocab(_FOLK["folder"].vocab)
+        _FOLK["gen"] = MelodyGenerator.load(ROOT / "models" / "folk")
 
 
 def _child_primer(kind: str, path: str) -> dict:
     import warnings
 
     from app.errors import AppError
-    from app.music.generate import primer_ids
-
     warnings.simplefilter("ignore")
     try:
-        ids = primer_ids(_FOLK["folder"], _FOLK["codec"], midi=path)
+        ids = _FOLK["gen"].primer_ids(midi=path)
         return {"skips": [], "ok": int(len(ids))}
     except AppError as exc:
         msg = str(exc)

@@ -16,9 +16,7 @@ the extraction themselves, not the refusal.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
