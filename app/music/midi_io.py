@@ -13,7 +13,7 @@ from pathlib import Path
 from app.core.outputs import atomic_write
 from app.errors import DataError
 from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes
-from app.music.melody import ExtractConfig, Melody, RawPiece, RawTrack, melody_line
+from app.music.melody import ExtractConfig, Melody, RawPiece, melody_line
 from app.music.metre import steps_per_bar
 
 
@@ -73,47 +73,6 @@ def write_midi(melody: Melody, path: str | Path, *, velocity: int = 90) -> Path:
     buf = io.BytesIO()
     melody_to_midi(melody, velocity=velocity).write(buf)
     return atomic_write(path, buf.getvalue())
-
-
-def _midi_from_bytes(data: bytes, label: str):
-    import io
-
-    import pretty_midi
-
-    if not data:
-        raise DataError(f"{label}: empty file (0 bytes)")
-    try:
-        return pretty_midi.PrettyMIDI(io.BytesIO(data))
-    except Exception as exc:  # mido/pretty_midi raise many types (OSError, EOFError, KeyError, ValueError ...)
-        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise DataError(f"{label}: not a readable MIDI file ({type(exc).__name__}: {msg})") from None
-
-
-def piece_from_midi(pm, name: str) -> RawPiece:
-    """pretty_midi.PrettyMIDI -> RawPiece (one RawTrack per instrument, times in quarter notes)."""
-    res = float(pm.resolution)
-    tracks = []
-    for inst in pm.instruments:
-        notes = tuple((int(n.pitch), pm.time_to_tick(n.start) / res, pm.time_to_tick(n.end) / res)
-                      for n in inst.notes)
-        tracks.append(RawTrack(name=inst.name or "", notes=notes, program=int(inst.program),
-                               is_drum=bool(inst.is_drum)))
-    _, tempi = pm.get_tempo_changes()
-    # MIDI stores whole microseconds per quarter: round off the noise (132 qpm reads back as 132.000132)
-    qpm = round(float(tempi[0]), 3) if len(tempi) else 120.0
-    metre: list[tuple[float, int, int]] = []
-    for ts in sorted(pm.time_signature_changes, key=lambda x: x.time):
-        q = pm.time_to_tick(ts.time) / res
-        sig = (int(ts.numerator), int(ts.denominator))
-        if sig[0] < 1 or sig[1] < 1:
-            continue
-        if metre and abs(metre[-1][0] - q) < 1e-9:
-            metre.pop()  # two at the same time: the later event wins
-        if not metre or metre[-1][1:] != sig:
-            metre.append((q, *sig))
-    if not metre or metre[0][0] > 0:
-        metre.insert(0, (0.0, *(metre[0][1:] if metre else (4, 4))))
-    return RawPiece(name=name, tracks=tuple(tracks), qpm=qpm, time_signature=metre[0][1:], metre=tuple(metre))
 
 
 def read_midi(path: str | Path, data: bytes | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> RawPiece:
