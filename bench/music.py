@@ -384,12 +384,7 @@ def main(argv=None) -> int:
         print("== 2b. per arch: warm generation of a 100-step melody (greedy, batch 1), numpy vs Keras predict")
         out["archs"] = bench_archs()
         print_arch_rows(out["archs"])
-        out["load_avg_end"] = os.getloadavg()
-        print(f"load average at start {out['load_avg_start'][0]:.1f}, at end {out['load_avg_end'][0]:.1f} "
-              f"({out['cpus']} CPUs)")
-        if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=1, default=str))
-        return 0
+        return finish(out, args.json)
 
     print("== 1. held-out NLL (nats/step) on the validation pieces of", args.corpus)
     nll = bench_nll(args.model, args.corpus)
@@ -452,11 +447,16 @@ def main(argv=None) -> int:
               f"fine-tune {rt['train_s']:.0f} s; generate {rt['generate_s']:.1f} s -> {len(rt['outputs'])} files")
         print(f"  chorale validation NLL/step: folk {b['nll_nats_per_step']:.4f} -> fine-tuned "
               f"{a['nll_nats_per_step']:.4f} (best n-gram trained on the chorales {best:.4f})")
+    return finish(out, args.json)
+
+
+def finish(out: dict, json_path: str | None) -> int:
+    """Print the load average next to the figures (a shared machine skews them) and write --json."""
     out["load_avg_end"] = os.getloadavg()
     print(f"load average at start {out['load_avg_start'][0]:.1f}, at end {out['load_avg_end'][0]:.1f} "
           f"({out['cpus']} CPUs)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+    if json_path:
+        Path(json_path).write_text(json.dumps(out, indent=1, default=str))
     return 0
 
 

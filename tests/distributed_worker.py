@@ -70,17 +70,10 @@ def main(domain: str, distribute: str, batch: int, dump: str) -> None:
         from app.music.train import MusicData, train_music
 
         codec = MelodyCodec(60, 72)
+        from tests.music_fixtures import pattern_pieces
+
         rng = np.random.default_rng(0)
-
-        def pieces(n):
-            out = []
-            for _ in range(n):
-                base = int(rng.integers(2, codec.size - 6))
-                notes = [base + (k % 3) * 2 for k in range(int(rng.integers(5, 9)))]
-                out.append(np.array([t for p in notes for t in (p, 0, 0, 0)], np.int32))
-            return out
-
-        data = MusicData(train=pieces(48), val=pieces(8), vocab=codec.vocab, source={"path": "synthetic"},
+        data = MusicData(train=pattern_pieces(codec, 48, rng), val=pattern_pieces(codec, 8, rng), vocab=codec.vocab, source={"path": "synthetic"},
                          codec={"min_pitch": 60, "max_pitch": 72, "steps_per_quarter": 4,
                                 "time_signature": [4, 4], "qpm": 120.0})
         train_music(data, "model", ModelConfig(units=8), cfg, tx=16, log_dir="logs", progress=False,

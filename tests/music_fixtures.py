@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import mido
+import numpy as np
 import pretty_midi
 
 # A 16-note melody in G major, (pitch, onset, offset) in quarter notes, with a rest between beats 8 and 9.
@@ -96,3 +97,15 @@ def write(folder: Path, name: str, data: bytes | str) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_bytes(data.encode() if isinstance(data, str) else data)
     return p
+
+
+def pattern_pieces(codec, n: int, seed) -> list[np.ndarray]:
+    """Learnable toy melodies: rising arpeggios in quarter notes (note-on, hold, hold, hold), random start.
+    seed: an int, or a np.random.Generator to continue drawing from (default_rng returns it as it is)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        base = int(rng.integers(2, codec.size - 6))
+        notes = [base + (k % 3) * 2 for k in range(int(rng.integers(5, 9)))]
+        out.append(np.array([t for p in notes for t in (p, 0, 0, 0)], np.int32))
+    return out

@@ -19,23 +19,13 @@ from app.core.stepper import NumpyStepper
 from app.errors import ModelFolderError, OptionError
 from app.music.codec import MelodyCodec
 from app.music.train import MusicData, evaluate_pieces, map_vocab, sequence_chunks
+from tests.music_fixtures import pattern_pieces
 
 pytestmark = pytest.mark.slow  # trains models
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ModelConfig(cell="lstm", units=8, layers=1, input="onehot")
 FAST = TrainConfig(epochs=2, batch_size=16, learning_rate=1e-2, lr_decay=1.0, patience=5, seed=0)
-
-
-def pattern_pieces(codec: MelodyCodec, n: int, seed: int) -> list[np.ndarray]:
-    """Learnable toy melodies: rising arpeggios in quarter notes (note-on, hold, hold, hold), random start."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        base = int(rng.integers(2, codec.size - 6))
-        notes = [base + (k % 3) * 2 for k in range(int(rng.integers(5, 9)))]
-        out.append(np.array([t for p in notes for t in (p, 0, 0, 0)], np.int32))
-    return out
 
 
 def data_for(codec: MelodyCodec, seed: int = 0) -> MusicData:
