@@ -64,6 +64,23 @@ def test_lookback_follows_the_metre_and_its_changes():
     assert ctx.metre_class(7, 8) == len(ctx.metres)  # "other"
 
 
+def test_lookback_after_a_pickup_counts_the_partial_first_bar():
+    # 2/4 (8 steps a bar) with a pickup of 2 steps: the first bar line is at step 2, the pickup is bar 0 whose
+    # bar line lies at step -6. Real corpus tunes start like this (a played-order tune from ABC).
+    bar, pos = F.bar_grid(26, 4, [(-6, 2, 4)])
+    assert pos[0] == 6 and pos[2] == 0
+    idx = F.lookback_index(bar, pos, (1, 2))
+    np.testing.assert_array_equal(idx[:2], -1)  # the pickup has nothing before it
+    np.testing.assert_array_equal(idx[2:8, 0], -1)  # bar 1, positions 0..5: the pickup bar lacks them
+    assert list(idx[8:10, 0]) == [0, 1]  # bar 1, positions 6, 7: the pickup's two steps
+    np.testing.assert_array_equal(idx[10:18, 0], np.arange(2, 10))  # bar 2 looks back at bar 1
+    np.testing.assert_array_equal(idx[18:26, 1], np.arange(2, 10))  # bar 3 looks 2 bars back at bar 1
+    assert list(idx[16:18, 1]) == [0, 1] and (idx[10:16, 1] == -1).all()
+    _, p, cls = F.MetreContext().grid(26, [(-6, 2, 4), (18, 3, 4)])
+    np.testing.assert_array_equal(p, pos[:18].tolist() + list(range(8)))
+    np.testing.assert_array_equal(cls, [F.DEFAULT_METRES.index("2/4")] * 18 + [F.DEFAULT_METRES.index("3/4")] * 8)
+
+
 def test_fold_repeats_moves_label_mass_and_drops_missing_lookbacks():
     p = np.array([[0.1, 0.2, 0.1, 0.3, 0.3]])  # V = 3 tokens, 2 repeat labels
     np.testing.assert_allclose(F.fold_repeats(p, np.array([[2, 0]]), 3), [[0.4, 0.2, 0.4]])

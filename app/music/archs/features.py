@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from app.errors import DataError, OptionError
+from app.errors import OptionError
 from app.music.metre import bar_grid
 
 DEFAULT_METRES = ("4/4", "3/4", "6/8", "2/4", "2/2", "3/8", "9/8", "12/8", "3/2", "5/4")
@@ -86,7 +86,7 @@ class MetreContext:
         ordered[0] = (0, ordered[0][1], ordered[0][2]) if ordered[0][0] > 0 else ordered[0]
         for k, (start, num, den) in enumerate(ordered):
             end = ordered[k + 1][0] if k + 1 < len(ordered) else length
-            cls[min(start, length):min(end, length)] = self.metre_class(num, den)
+            cls[min(max(start, 0), length):min(max(end, 0), length)] = self.metre_class(num, den)  # pickup: < 0
         return bar, pos, cls
 
     def rows(self, pos: np.ndarray, cls: np.ndarray) -> np.ndarray:
@@ -106,15 +106,18 @@ def lookback_index(bar: np.ndarray, pos: np.ndarray, lookbacks: Sequence[int]) -
     out = np.full((n, len(lookbacks)), -1, np.int64)
     if n == 0:
         return out
+    # A piece that opens with a pickup (pos[0] > 0) starts inside bar 0, whose bar line lies at step -pos[0]:
+    # that partial bar counts as a bar, and its steps before step 0 do not exist.
     starts = np.flatnonzero(pos == 0)
-    if len(starts) == 0 or starts[0] != 0:
-        raise DataError("a bar grid must start a bar at step 0")
-    k = np.cumsum(pos == 0) - 1  # bar index of each step
+    if pos[0] != 0:
+        starts = np.concatenate([[-int(pos[0])], starts])
+    k = np.cumsum(pos == 0) - (1 if pos[0] == 0 else 0)  # bar index of each step
     for i, L in enumerate(lookbacks):
         src = k - int(L)
         ok = src >= 0
-        j = np.where(ok, starts[np.maximum(src, 0)] + pos, -1)
-        ok &= pos < bar[starts[np.maximum(src, 0)]]
+        start = starts[np.maximum(src, 0)]
+        j = start + pos
+        ok &= (j >= 0) & (pos < bar[np.maximum(start, 0)])
         out[:, i] = np.where(ok, j, -1)
     return out
 
