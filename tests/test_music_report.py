@@ -147,6 +147,7 @@ def test_real_pieces_are_measured_by_their_own_metre(model, corpus):
     assert piece_bars({"time_signature": (4, 4), "metre": [(0, 3, 4)]}, 4) == 12
     assert piece_bars({"metre": [[0, 3, 4], [24, 4, 4]]}, 4) == [(0, 3, 4), (24, 4, 4)]
     assert piece_bars({}, 4) == 16
+    assert piece_bars({"metre": [[-4, 2, 4]]}, 4) == [(-4, 2, 4)]  # a pickup: bar lines at 4, 12, 20 ...
     c34 = dataclasses.replace(corpus, val_meta=[{**m, "time_signature": (3, 4), "metre": [[0, 3, 4]]}
                                                 for m in corpus.val_meta])
     a, b = heldout_halves(c34, 0)
@@ -221,3 +222,47 @@ def test_cli_writes_report_and_updates_the_card(corpus, corpus_dir, tmp_path, ca
         assert message in err and err.count("\n") == 1
     assert main(["music", "report", "--model", str(tmp_path / "missing"), "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def lookback_generator(corpus) -> MelodyGenerator:
+    """A random-weight `lookback` model (metre-conditioned), loaded from an in-memory folder."""
+    from app.music.archs.base import get_arch
+    from app.music.archs.lookback import input_size
+
+    arch = get_arch("lookback")
+    settings = arch.make_settings({"lookbacks": [1, 2]})
+    V, rng = corpus.codec.size, np.random.default_rng(3)
+    w = {"rnn_0/kernel": rng.normal(0, 0.5, (input_size(settings, V), 4 * UNITS)),
+         "rnn_0/recurrent_kernel": rng.normal(0, 0.5, (UNITS, 4 * UNITS)), "rnn_0/bias": np.zeros(4 * UNITS),
+         "head/kernel": rng.normal(0, 1.0, (UNITS, V + 2)), "head/bias": np.r_[2.0, 0.5, np.zeros(V)]}
+    config = {"domain": "music", "arch": {"name": "lookback", "settings": {"lookbacks": [1, 2]}},
+              "codec": {"steps_per_quarter": 4, "time_signature": [4, 4]}}
+    cfg = ModelConfig(cell="lstm", units=UNITS, layers=1, input="onehot")
+    return MelodyGenerator(ModelFolder(Path("random-lookback"), corpus.codec.vocab, cfg, config, {}, w))
+
+
+def test_a_metre_conditioned_model_writes_the_held_out_metres(model, corpus, tmp_path):
+    import dataclasses
+
+    metres = [(6, 8), (3, 4), (2, 4)]
+    mixed = dataclasses.replace(corpus, val_meta=[{**m, "metre": [[0, *metres[k % 3]]]}
+                                                  for k, m in enumerate(corpus.val_meta)])
+    a, _ = heldout_halves(mixed, 0)
+    lb = lookback_generator(corpus)
+    assert lb.metre_conditioned and not model.metre_conditioned
+    report, samples = build_report(lb, mixed, n=6, temperatures=(1.0,), seed=0)
+    want = [a.metres[k] for k in np.resize(np.random.default_rng(0).permutation(len(a.events)), 6)]
+    assert samples["generated_metres"] == want
+    assert samples["generated_bar_steps"] == [{(6, 8): 12, (3, 4): 12, (2, 4): 8}[m] for m in want]
+    assert sum(report["generated_metres"].values()) == 6 and "4/4" not in report["generated_metres"]
+    # the same lengths as the half-A pieces they follow, and each melody sampled in its own metre
+    ids = generate_melodies(lb, [24, 24], 1.0, seed=1, metres=[(6, 8), (2, 4)])
+    assert [len(r) for r in ids] == [24, 24]
+    six = generate_melodies(lb, [24], 1.0, seed=1, metres=[(6, 8)])[0]
+    two = generate_melodies(lb, [24], 1.0, seed=1, metres=[(2, 4)])[0]
+    assert not np.array_equal(six, two)  # the metre is an input of the model
+    # a basic model knows one metre: its melodies all use it
+    rb, sb = build_report(model, mixed, n=4, temperatures=(1.0,), seed=0)
+    assert rb["generated_metres"] == {"4/4": 4} and set(sb["generated_bar_steps"]) == {16}
+    write_plots(report, samples, tmp_path)
+    assert (tmp_path / "selfsim.png").stat().st_size > 0

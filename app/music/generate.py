@@ -127,15 +127,21 @@ class MelodyGenerator:
         self.steps_per_quarter = int(meta.get("steps_per_quarter", 4))
         self.time_signature = (int(ts[0]), int(ts[1]))
         self.qpm = float(meta.get("qpm") or 120.0)  # the corpus median, for information
-        from app.music.archs.base import stepper_for
+        from app.music.archs.base import folder_arch, stepper_for
 
         self.stepper = stepper_for(folder)  # in the model's metre; generate(time_signature=...) makes another
+        self.arch = folder_arch(folder.config)[0]
         self.note_pitch = note_pitches(self.codec)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "MelodyGenerator":
         """Load a music model folder (default: the shipped models/folk, see app.core.paths)."""
         return cls(load_model_folder(default_model("music") if path is None else path, domain="music"))
+
+    @property
+    def metre_conditioned(self) -> bool:
+        """Whether the model takes the time signature as an input (writes any metre), or knows only its own."""
+        return self.arch.metre_input
 
     @property
     def bar_steps(self) -> int:

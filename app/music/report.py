@@ -20,10 +20,12 @@ What is compared (all at fixed seeds, so a rerun gives the same figures):
              held-out half B? Stratified 5-fold cross-validation, 5 seeded repeats, classes balanced by subsampling
              (app.core.logreg.separability): 0.5 = indistinguishable. The floor is the same classifier on half A vs
              half B (real vs real).
-Bars: a generated melody uses the model's time signature (config codec.time_signature; a corpus of mixed meters
-records its most common one), a real piece its own metre (`piece_bars`: its time signature, or its metre changes
+Bars: a real piece has its own metre (`piece_bars`: its time signature, or its metre changes
 when the corpus records them in meta["metre"] as [(step, numerator, denominator), ...]), so 6/8 and 3/4 tunes are
-measured by their own bars (app.music.metre).
+measured by their own bars (app.music.metre); a first change before step 0 is a pickup. A generated melody of a
+metre-conditioned arch (lookback, attention) is written in the first time signature of the half-A piece whose
+length it takes, so both sides have the same mix of metres; a `basic` model knows one metre, its own
+(config codec.time_signature, the corpus's most common one).
 
 Outputs (`run_report`): <out_dir>/<timestamp>-music/report.json, report.md, features.png (scalar feature
 histograms), histograms.png (pitch-class, interval and note-length histograms), distances.png (ratio per feature
@@ -81,13 +83,14 @@ class RealSet:
     events: list[np.ndarray]
     bar_steps: list
     names: list[str]
+    metres: list[tuple[int, int]]  # each piece's first time signature
 
 
 def piece_bars(meta: dict, steps_per_quarter: int):
     """A piece's bars from its corpus meta: its metre changes [(step, num, den), ...] when meta["metre"] holds more
     than one, else the bar length in steps of its (only) time signature (app.music.metre; 4/4 when unknown)."""
     changes = meta.get("metre") or []
-    if len(changes) > 1:
+    if len(changes) > 1 or (changes and int(changes[0][0]) != 0):  # metre changes, or a pickup
         return [tuple(int(x) for x in c) for c in changes]
     ts = changes[0][1:] if changes else (meta.get("time_signature") or (4, 4))
     return metre.steps_per_bar(steps_per_quarter, ts)
@@ -99,10 +102,17 @@ def lines_of(events: Sequence[np.ndarray], bars, steps_per_quarter: int) -> list
     return [bar_lines(len(e), steps_per_quarter, b) for e, b in zip(events, bars)]
 
 
+def first_metre(meta: dict) -> tuple[int, int]:
+    """A piece's first time signature (numerator, denominator) from its corpus meta (4/4 when unknown)."""
+    changes = meta.get("metre") or []
+    ts = changes[0][1:] if changes else (meta.get("time_signature") or (4, 4))
+    return int(ts[0]), int(ts[1])
+
+
 def real_set(corpus, pieces: Sequence[np.ndarray], metas: Sequence[dict]) -> RealSet:
     spq = corpus.steps_per_quarter
     return RealSet([events_from_ids(p, corpus.codec) for p in pieces], [piece_bars(m, spq) for m in metas],
-                   [m.get("name", "") for m in metas])
+                   [m.get("name", "") for m in metas], [first_metre(m) for m in metas])
 
 
 def heldout_halves(corpus, seed: int = 0) -> tuple[RealSet, RealSet]:
@@ -120,29 +130,41 @@ def heldout_halves(corpus, seed: int = 0) -> tuple[RealSet, RealSet]:
     return real_set(corpus, *parts[True]), real_set(corpus, *parts[False])
 
 
+def target_indices(count: int, n: int, seed: int = 0) -> np.ndarray:
+    """n indices into `count` pieces without replacement (a seeded permutation, repeated when n > count)."""
+    return np.resize(np.random.default_rng(seed).permutation(count), n)
+
+
 def target_lengths(lengths: Sequence[int], n: int, seed: int = 0) -> np.ndarray:
     """n lengths drawn from `lengths` without replacement (a seeded permutation, repeated when n > len)."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    order = np.random.default_rng(seed).permutation(len(lengths))
-    return lengths[np.resize(order, n)]
+    return lengths[target_indices(len(lengths), n, seed)]
 
 
-def generate_melodies(model: MelodyGenerator, lengths: Sequence[int], temperature: float, seed: int = 0
-                      ) -> list[np.ndarray]:
-    """One melody (token ids) per requested length, in the order given; batches of similar lengths."""
+def generate_melodies(model: MelodyGenerator, lengths: Sequence[int], temperature: float, seed: int = 0,
+                      metres: Sequence[tuple[int, int]] | None = None) -> list[np.ndarray]:
+    """One melody (token ids) per requested length (and time signature, default the model's), in the order given;
+    batches of one metre and similar lengths."""
     from app.core.sampling import SamplingOptions
     from app.music.sampler import MAX_STEPS, MelodyOptions
 
     lengths = np.minimum(np.asarray(lengths, dtype=np.int64), MAX_STEPS)
-    order = np.argsort(lengths, kind="stable")
+    metres = [tuple(model.time_signature)] * len(lengths) if metres is None else [tuple(m) for m in metres]
+    if len(metres) != len(lengths):
+        raise OptionError(f"{len(metres)} metres for {len(lengths)} melodies")
     out: list[np.ndarray | None] = [None] * len(lengths)
-    for b, start in enumerate(range(0, len(order), BATCH)):
-        idx = order[start:start + BATCH]
-        opts = MelodyOptions(n=len(idx), steps=int(max(1, lengths[idx].max())),
-                             sampling=SamplingOptions(temperature=float(temperature)), seed=seed + b)
-        ids = model.generate_ids(opts)
-        for row, i in zip(ids, idx):
-            out[i] = row[:max(1, lengths[i])]
+    b = 0
+    for ts in sorted(set(metres)):
+        mine = np.array([i for i, m in enumerate(metres) if m == ts], dtype=np.int64)
+        order = mine[np.argsort(lengths[mine], kind="stable")]
+        for start in range(0, len(order), BATCH):
+            idx = order[start:start + BATCH]
+            opts = MelodyOptions(n=len(idx), steps=int(max(1, lengths[idx].max())),
+                                 sampling=SamplingOptions(temperature=float(temperature)), seed=seed + b)
+            ids = model.generate_ids(opts, time_signature=None if ts == tuple(model.time_signature) else ts)
+            for row, i in zip(ids, idx):
+                out[i] = row[:max(1, lengths[i])]
+            b += 1
     return out
 
 
@@ -214,16 +236,19 @@ def build_report(model: MelodyGenerator, corpus, n: int = DEFAULT_N, temperature
         f"pieces")
     index = TrainingIndex([events_from_ids(p, corpus.codec) for p in corpus.train],
                           [m.get("name", "") for m in corpus.train_meta])
-    bar = model.bar_steps
     copy_real = index.check(half_a.events, lines_of(half_a.events, half_a.bar_steps, spq), NGRAM_N)
     floor = classify(feats_a, feats_b, seed)
-    lengths = target_lengths([len(e) for e in half_a.events], n, seed)
+    pick = target_indices(len(half_a.events), n, seed)
+    lengths = np.array([len(half_a.events[k]) for k in pick], dtype=np.int64)
+    gen_metres = ([half_a.metres[k] for k in pick] if model.metre_conditioned
+                  else [tuple(model.time_signature)] * n)
+    bar = [steps_per_bar(spq, ts) for ts in gen_metres]
     yard = _distances(feats_a, feats_b)
     rows, samples = [], {"real_a": half_a, "real_b": half_b, "features_real": feats_real, "generated": {},
-                         "features": {}, "ids": {}, "generated_bar_steps": bar}
+                         "features": {}, "ids": {}, "generated_bar_steps": bar, "generated_metres": gen_metres}
     for t in temps:
         say(f"T = {t}: generating {n} melodies ({int(lengths.sum()):,} steps)")
-        ids = generate_melodies(model, lengths, t, seed)
+        ids = generate_melodies(model, lengths, t, seed, gen_metres)
         events = [events_from_ids(row, model.codec) for row in ids]
         feats = set_features(events, spq, bar)
         dist = _distances(feats, feats_b)
@@ -244,6 +269,7 @@ def build_report(model: MelodyGenerator, corpus, n: int = DEFAULT_N, temperature
         "model": str(model.path), "corpus": str(corpus.path), "corpus_matches_model": corpus_matches(model, corpus),
         "samples_per_temperature": n, "seed": seed, "ngram_n": NGRAM_N, "steps_per_quarter": spq,
         "generated_time_signature": list(model.time_signature),
+        "generated_metres": {metre.metre_label(*ts): gen_metres.count(ts) for ts in sorted(set(gen_metres))},
         "heldout": {"pieces": len(corpus.val), "half_a": len(half_a.events), "half_b": len(half_b.events),
                     "training_pieces": len(corpus.train),
                     "steps_median": float(np.median([len(e) for e in half_a.events + half_b.events]))},
@@ -522,7 +548,7 @@ def write_pianorolls(report: dict, samples: dict, folder: Path, count: int = EXA
         row = []
         for kind, events, bar, title in (
                 ("real", real.events[k], _first_bar(real.bar_steps[k], spq), f"real: {Path(real.names[k]).name}"),
-                ("generated", gen[k], steps_per_bar(spq, report["generated_time_signature"]),
+                ("generated", gen[k], samples["generated_bar_steps"][k],
                  f"generated, T = {t}, #{k + 1}")):
             notes = [(p, s / spq, min(e, limit) / spq) for p, s, e in notes_of(events) if s < limit]
             row.append(render_png(notes, rolls / f"{kind}_{k + 1}.png", beats_per_bar=bar / spq, title=title))
@@ -549,7 +575,7 @@ def write_examples(report: dict, samples: dict, model: MelodyGenerator, folder: 
     for t, ids in samples["ids"].items():
         for k, row in enumerate(ids[:count], start=1):
             melody = model.codec.decode(row, steps_per_quarter=model.steps_per_quarter,
-                                        time_signature=model.time_signature)
+                                        time_signature=samples["generated_metres"][k - 1])
             if melody.notes():
                 paths.append(write_midi(melody, out / f"T{t}_{k}.mid"))
     return paths
@@ -568,7 +594,8 @@ def to_markdown(report: dict) -> str:
     rows = report["by_temperature"]
     rr = report["real_vs_real"]
     h = report["heldout"]
-    ts = "/".join(str(x) for x in report["generated_time_signature"])
+    metres = report.get("generated_metres") or {"/".join(str(x) for x in report["generated_time_signature"]): 0}
+    ts = ", ".join(f"{m} ({c})" if c else m for m, c in metres.items())
     lines = [f"# Music report: {report['model']}", "",
              f"Corpus {report['corpus']}" + ("" if report["corpus_matches_model"] in (True, None) else
                                              " (**not the corpus in the model card**: held-out pieces may have "
@@ -577,7 +604,7 @@ def to_markdown(report: dict) -> str:
              f"{h['training_pieces']} training pieces for the copy checks.",
              f"{report['samples_per_temperature']} generated melodies per temperature (seed {report['seed']}, no "
              f"primer), lengths matched to half A (median held-out length {h['steps_median']:.0f} steps); generated "
-             f"bars are {ts}.", "",
+             f"melodies by metre: {ts}.", "",
              "Distances: generated vs B, and real vs real = A vs B. Scalar features: 1 - overlap area of kernel "
              "density estimates (0 = same, 1 = disjoint); histograms: Jensen-Shannon divergence in bits of the mean "
              "per-piece histogram. Ratio = distance / real-vs-real; the goal is <= "

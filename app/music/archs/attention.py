@@ -184,4 +184,4 @@ def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4,
 
 ARCH = register(Arch("attention", "Magenta's Attention RNN: the cell output attends over the last N outputs; bar "
                      "position and metre as inputs", AttentionSettings, "app.music.archs.attention",
-                     "app.music.archs.attention_keras"))
+                     "app.music.archs.attention_keras", metre_input=True))

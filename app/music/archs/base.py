@@ -33,6 +33,7 @@ class Arch:
     settings: type
     numpy_module: str
     keras_module: str
+    metre_input: bool  # the time signature and bar position are inputs: one model writes any metre
 
     def numpy(self):
         return importlib.import_module(self.numpy_module)

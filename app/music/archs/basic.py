@@ -25,4 +25,4 @@ def training_arrays(pieces, metres, settings, vocab_size, spq, tx):
 
 
 ARCH = register(Arch("basic", "the document's LSTM (previous token in, next token out)", BasicSettings,
-                     "app.music.archs.basic", "app.music.archs.basic_keras"))
+                     "app.music.archs.basic", "app.music.archs.basic_keras", metre_input=False))

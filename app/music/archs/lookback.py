@@ -258,4 +258,4 @@ def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4,
 
 ARCH = register(Arch("lookback", "Magenta's Lookback RNN: the events 1, 2 ... bars back, repeat labels, bar "
                      "position and metre as inputs", LookbackSettings, "app.music.archs.lookback",
-                     "app.music.archs.lookback_keras"))
+                     "app.music.archs.lookback_keras", metre_input=True))
