@@ -253,7 +253,7 @@ def test_each_arch_trains_fine_tunes_and_generates_from_a_midi_corpus(keras_mod,
         assert load_model_folder(str(out) + "_ft").config["arch"] == folder.config["arch"]
         capsys.readouterr()
         # 6/8 output: the MIDI carries the metre, 2 bars are 24 steps
-        for ts, steps in (("6/8", 24), ("4/4", 32)):
+        for ts, steps in (("6/8", 24), ("3/4", 24), ("4/4", 32)):
             res_dir = tmp_path / f"gen_{name}_{ts[0]}"
             assert main(["music", "generate", "--model", str(out), "--time-signature", ts, "--bars", "2",
                          "--seed", "1", "--key", "C", "--no-wav", "--no-png", "--json", "--out-dir",
@@ -263,6 +263,9 @@ def test_each_arch_trains_fine_tunes_and_generates_from_a_midi_corpus(keras_mod,
             pm = pretty_midi.PrettyMIDI(res["mid"])
             sig = pm.time_signature_changes[0]
             assert (sig.numerator, sig.denominator) == tuple(int(v) for v in ts.split("/"))
+            # bar lines every steps / 2 grid steps (12 for 3/4 and 6/8): downbeats 0 and one bar later
+            step_s = 60.0 / pm.get_tempo_changes()[1][0] / 4
+            np.testing.assert_allclose(pm.get_downbeats()[:2], [0.0, steps / 2 * step_s], atol=1e-6)
         assert main(["music", "generate", "--model", str(out), "--beam", "3", "--primer", "60 62", "--bars", "1",
                      "--no-wav", "--no-png", "--out-dir", str(tmp_path / f"beam_{name}")]) == 0
         capsys.readouterr()

@@ -316,7 +316,7 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
     stepper = np_arch.make_stepper(weights, model_cfg, settings, vocab.size,
                                    time_signature=tuple(data.codec.get("time_signature") or (4, 4)), spq=spq)
     metrics = {"validation": evaluate_pieces(stepper, val_p,
-                                             metres=None if arch_obj.name == "basic" else val_metres)}
+                                             metres=val_metres if arch_obj.metre_input else None)}
     if baselines:
         from app.core.ngram import fit_baselines
 
@@ -405,7 +405,7 @@ def evaluate_model(model: str | Path | None = None, corpus: str | Path | None = 
     from app.music.archs.base import folder_arch
 
     arch, _ = folder_arch(gen.folder.config)
-    metres = None if arch.name == "basic" else data.metres("val")
+    metres = data.metres("val") if arch.metre_input else None
     report = {"model": str(gen.path), "corpus": str(corpus),
               "model_metrics": evaluate_pieces(gen.stepper, val_p, metres=metres)}
     if baselines:
