@@ -115,3 +115,45 @@ def test_resume_of_a_finished_music_model_restores_the_optimizer(tmp_path):
                        resume=True, progress=False, baselines=False)
     assert card["epochs_done"] == 3 and first > 0
     assert optimizer_iterations(out) == first * 3 // 2  # continued counting, not restarted
+
+
+def test_early_stopping_continues_its_patience_and_best_weights_after_a_restart(tmp_path):
+    """A run restored after epoch 4 whose best epoch was 2: patience counts from epoch 2, and the end restores the
+    weights of epoch 2 (saved by the first process), not those of the last epoch. Plain EarlyStopping would start
+    counting afresh and lose the best weights."""
+    import keras
+
+    def model_with(value: float):
+        m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        m.set_weights([np.full((2, 1), value, np.float32), np.zeros(1, np.float32)])
+        return m
+
+    first = RunState(tmp_path / "m", {"x": 1})
+    stop = first.early_stopping(patience=3)
+    m = model_with(0.0)
+    stop.set_model(m)
+    stop.on_train_begin()
+    for epoch, (loss, w) in enumerate([(1.0, 1.0), (0.8, 2.0), (0.9, 3.0), (0.95, 4.0)]):
+        m.set_weights([np.full((2, 1), w, np.float32), np.zeros(1, np.float32)])
+        stop.on_epoch_end(epoch, {"val_loss": loss})
+        first.history.setdefault("val_loss", []).append(loss)
+    assert (first.dir / "best.weights.npz").is_file() and not getattr(m, "stop_training", False)
+
+    again = RunState(tmp_path / "m", {"x": 1})  # the restart: history as BackupAndRestore left it
+    again.history = {"val_loss": list(first.history["val_loss"])}
+    stop2 = again.early_stopping(patience=3)
+    m2 = model_with(4.0)  # BackupAndRestore brings back the last epoch's weights
+    stop2.set_model(m2)
+    stop2.on_train_begin()
+    assert (stop2.best, stop2.best_epoch, stop2.wait) == (0.8, 1, 2)
+    stop2.on_epoch_end(4, {"val_loss": 0.97})
+    assert m2.stop_training  # 3 epochs without improvement since epoch 2 (1-based)
+    stop2.on_train_end()
+    np.testing.assert_array_equal(m2.get_weights()[0], 2.0)  # the best epoch's weights
+
+    # a best-weights file of another epoch (the process died before that epoch was backed up) is not used
+    again.history = {"val_loss": [0.7, 0.9]}  # best at epoch 1 (1-based); the file holds epoch 2
+    stop3 = again.early_stopping(patience=3)
+    stop3.set_model(model_with(5.0))
+    stop3.on_train_begin()
+    assert stop3.best_epoch == 0 and stop3.best_weights is None

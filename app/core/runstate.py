@@ -7,7 +7,10 @@ Layout of the run folder (written by the chief only; other workers use a private
     history.json       per-epoch logs of the finished epochs (so the card's history survives a restart);
     run.json           the run's fingerprint (model, training options, data hash): a backup is only restored by
                        the same command on the same data;
-    progress.json      {"epoch": 1-based epoch now running, "batch": batches done in it} (for watchers and tests).
+    progress.json      {"epoch": 1-based epoch now running, "batch": batches done in it} (for watchers and tests);
+    best.weights.npz   the weights of the best finished epoch so far (early stopping's restore_best_weights), so
+                       that early stopping after a restart counts patience from the real best epoch and ends on
+                       its weights.
 Running the same command again after a crash continues from the last finished epoch. The folder is removed only
 after the final model folder has been written, so there is always either a finished model or a resumable run.
 """
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from app.errors import OptionError
 
@@ -71,6 +75,37 @@ class _History(keras.callbacks.Callback):
         _atomic_json(self.state.dir / "history.json", self.state.history)
 
 
+class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """keras EarlyStopping (val_loss, restore_best_weights) whose state survives a restart: the best value, its
+    epoch and the patience count are rebuilt from the restored history, the best weights from best.weights.npz
+    (written by the chief whenever an epoch improves; used only if it belongs to that best epoch)."""
+
+    def __init__(self, state: "RunState", patience: int):
+        super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+        self.state = state
+        self.path = state.dir / "best.weights.npz"
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        vals = self.state.history.get(self.monitor) or []
+        if not vals:
+            return
+        k = int(np.argmin(vals))
+        self.best, self.best_epoch, self.wait = float(vals[k]), k, len(vals) - 1 - k
+        if self.path.is_file():
+            with np.load(self.path) as z:
+                if int(z["epoch"]) == k:
+                    self.best_weights = [z[f"w{i}"] for i in range(len(z.files) - 1)]
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.state.is_chief and self.best_epoch == epoch and self.best_weights is not None:
+            fd, tmp = tempfile.mkstemp(prefix=".best.", suffix=".npz", dir=self.state.dir)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, epoch=np.int64(epoch), **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            os.replace(tmp, self.path)
+
+
 class RunState:
     """The restartable state of one training run (see the module docstring)."""
 
@@ -95,6 +130,10 @@ class RunState:
                 self.history = {k: list(v)[:self.restored_epoch] for k, v in hist.items()}
         self.dir.mkdir(parents=True, exist_ok=True)
         _atomic_json(self.dir / "run.json", self.fingerprint)
+
+    def early_stopping(self, patience: int) -> keras.callbacks.Callback:
+        """Early stopping on val_loss (best weights restored at the end) that continues across restarts."""
+        return _ResumableEarlyStopping(self, patience)
 
     def callbacks(self, save_freq: str | int = "epoch") -> list[keras.callbacks.Callback]:
         """History writer, BackupAndRestore (restores on train begin, saves every epoch), progress writer."""

@@ -161,7 +161,8 @@ def fit(model: keras.Model, train: Arrays | tf.data.Dataset, val: Arrays | tf.da
         if optimizer_from is not None:
             restore_optimizer(model, optimizer_from)
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=tcfg.patience, restore_best_weights=True),
+        (run_state.early_stopping(tcfg.patience) if run_state is not None else
+         keras.callbacks.EarlyStopping(monitor="val_loss", patience=tcfg.patience, restore_best_weights=True)),
         ProgressBar(tcfg.epochs, steps, progress),
         TimeLimit(tcfg.time_limit_min),
         *hooks,
