@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/archs.py [--corpus data/corpora/default] [--units 128] [--epochs 3]
          [--spec basic --spec lookback:1,2 --spec lookback:1,2,4,8 ...] [--model models/folk ...] [--json out.json]
+         [--card models/folk]
 
 Each --spec trains one model with `python -m app music train` (the user's command: same corpus, split, seed,
 units, epochs and batch for every row; early stopping as configured) into a temporary folder, and reads its card:
@@ -9,6 +10,8 @@ validation NLL in nats per step on the resolved tokens (for lookback: the probab
 repeat labels are folded in, comparable with basic). --model adds rows for already-trained folders (e.g. the
 shipped model), evaluated on the same corpus. The best interpolated n-gram on the same tokens is the reference row.
 Spec syntax: `basic`, `attention`, `lookback:1,2,4,8` (lookback distances in bars).
+--card MODEL records the table in MODEL's card.json (key "arch_comparison": the rows, the n-gram, the command and
+which row is best), which is how the shipped model's card says why it has its arch.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--spec", action="append", help="arch to train (repeatable; default: %s)" % " ".join(DEFAULT_SPECS))
     ap.add_argument("--model", action="append", default=[], help="an already-trained model folder to evaluate too")
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--card", help="record the comparison in this model folder's card.json (arch_comparison)")
     args = ap.parse_args(argv)
     specs = args.spec if args.spec is not None else list(DEFAULT_SPECS)
     rows, ngram = [], None
@@ -101,9 +105,17 @@ def main(argv=None) -> int:
         print(f"| {r['spec']} | {r['units']} | {r['epochs_done']} ({r['best_epoch']}) | {r['nll']:.4f} | "
               f"{rel:+.1f} % | {r['accuracy']:.3f} | {r['wall_s']} |")
     print(f"| {ngram['name']} | | | {ngram['nll']:.4f} | | | |")
+    result = {"rows": rows, "ngram": ngram, "corpus": args.corpus, "units": args.units, "epochs": args.epochs,
+              "command": "python bench/archs.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "best": min(rows, key=lambda r: r["nll"])["spec"] if rows else None,
+              "date": time.strftime("%Y-%m-%d", time.gmtime())}
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "ngram": ngram, "corpus": args.corpus,
-                                               "units": args.units, "epochs": args.epochs}, indent=1))
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    if args.card:
+        from app.core.folder import update_card
+
+        update_card(args.card, "arch_comparison", result)
+        print(f"recorded in {args.card}/card.json (arch_comparison)")
     return 0
 
 
