@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/archs.py [--corpus data/corpora/default] [--units 128] [--epochs 3]
          [--spec basic --spec lookback:1,2 --spec lookback:1,2,4,8 ...] [--model models/folk ...] [--json out.json]
-         [--card models/folk]
+         [--card models/folk] [--keep DIR]
 
 Each --spec trains one model with `python -m app music train` (the user's command: same corpus, split, seed,
 units, epochs and batch for every row; early stopping as configured) into a temporary folder, and reads its card:
@@ -17,6 +17,7 @@ which row is best), which is how the shipped model's card says why it has its ar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -78,10 +79,14 @@ def main(argv=None) -> int:
     ap.add_argument("--model", action="append", default=[], help="an already-trained model folder to evaluate too")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--card", help="record the comparison in this model folder's card.json (arch_comparison)")
+    ap.add_argument("--keep", help="train into this new folder and keep the models (default: a temporary folder)")
     args = ap.parse_args(argv)
     specs = args.spec if args.spec is not None else list(DEFAULT_SPECS)
     rows, ngram = [], None
-    with tempfile.TemporaryDirectory(prefix="bench-archs-") as tmp:
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=False)
+    with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory(prefix="bench-archs-")
+          ) as tmp:
         for k, spec in enumerate(specs):
             print(f"training {spec} (n_a {args.units}, {args.epochs} epochs) ...", flush=True)
             row = train_row(spec, args.corpus, args.units, args.epochs, Path(tmp), baselines=ngram is None)
