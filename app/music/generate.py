@@ -52,6 +52,7 @@ class GeneratedMelody:
     program: int = 0
     primer_steps: int = 0
     codec: object = field(default=None, repr=False, compare=False)  # app.music.codec.MelodyCodec
+    key: str | None = None  # the key sampled under (--key); None: the score writers estimate one from the notes
 
     def melody(self):
         """As an app.music.melody.Melody (events with the metadata)."""
@@ -217,7 +218,7 @@ class MelodyGenerator:
         ids = self.generate_ids(opts, primer_ids, ts)
         primer_steps = 0 if primer_ids is None else len(primer_ids)
         return [GeneratedMelody(row, self.steps_per_quarter, ts, qpm, int(program), primer_steps,
-                                self.codec) for row in ids]
+                                self.codec, key=key) for row in ids]
 
 
 # --- writers -------------------------------------------------------------------------------------------------------
@@ -250,17 +251,78 @@ def write_png(melody: GeneratedMelody, path: str | Path, title: str = "") -> Pat
     return Path(path)
 
 
+def write_abc(melody: GeneratedMelody, path: str | Path, *, title: str = "Generated melody", fold: bool = True,
+              number: int = 1) -> Path:
+    """The melody as an ABC tune (app.music.score): its metre, key (sampled under or estimated), tempo; ties across
+    bar lines, rests filling the bars; with fold, an exactly repeated 4-/8-bar section once between |: :|."""
+    from app.music.score import abc_text, melody_layout
+
+    Path(path).write_text(abc_text(melody_layout(melody, fold=fold), title=title, number=number),
+                          encoding="utf-8")
+    return Path(path)
+
+
+def write_musicxml(melody: GeneratedMelody, path: str | Path, *, title: str = "Generated melody",
+                   fold: bool = True) -> Path:
+    """The melody as a MusicXML 4.0 score (the same bars, key and repeats as write_abc)."""
+    from app.music.score import melody_layout, musicxml_text
+
+    Path(path).write_text(musicxml_text(melody_layout(melody, fold=fold), title=title, program=melody.program),
+                          encoding="utf-8")
+    return Path(path)
+
+
+def write_svg(melody: GeneratedMelody, path: str | Path, *, title: str = "Generated melody",
+              fold: bool = True) -> Path:
+    """The melody engraved by verovio (app.music.engrave) as one SVG page: clef, key and time signature, one
+    measure per written bar."""
+    from app.music.engrave import svg_from_musicxml
+    from app.music.score import melody_layout, musicxml_text
+
+    text = musicxml_text(melody_layout(melody, fold=fold), title=title, program=melody.program)
+    Path(path).write_text(svg_from_musicxml(text), encoding="utf-8")
+    return Path(path)
+
+
+def write_scores(melody: GeneratedMelody, paths: dict[str, str | Path], *, title: str = "Generated melody",
+                 fold: bool = True) -> None:
+    """Write the score formats named in `paths` ("abc", "musicxml", "svg" -> path) from one layout."""
+    from app.music.score import abc_text, melody_layout, musicxml_text
+
+    lay = melody_layout(melody, fold=fold)
+    if "abc" in paths:
+        Path(paths["abc"]).write_text(abc_text(lay, title=title), encoding="utf-8")
+    if "musicxml" in paths or "svg" in paths:
+        xml = musicxml_text(lay, title=title, program=melody.program)
+        if "musicxml" in paths:
+            Path(paths["musicxml"]).write_text(xml, encoding="utf-8")
+        if "svg" in paths:
+            from app.music.engrave import svg_from_musicxml
+
+            Path(paths["svg"]).write_text(svg_from_musicxml(xml), encoding="utf-8")
+
+
+SCORE_FORMATS = ("abc", "musicxml", "svg")
+
+
 def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DEFAULT_OUT_DIR, *, wav: bool = True,
-                   png: bool = True, synth: str = "auto", title: str = "") -> list[dict]:
-    """Write .mid (+ .wav, .png) per melody, FluidSynth renders running in the background while the piano rolls are
-    drawn. Returns one dict per melody: mid/wav/png paths, steps, primer_steps, notes, ids, synth."""
+                   png: bool = True, synth: str = "auto", title: str = "", scores: Sequence[str] = (),
+                   fold: bool = True) -> list[dict]:
+    """Write .mid (+ .wav, .png, and the score formats in `scores`: abc, musicxml, svg) per melody, FluidSynth
+    renders running in the background while the piano rolls and scores are drawn. fold: write exactly repeated
+    4-/8-bar sections once between repeat signs in the scores (the .mid and .wav always play in full).
+    Returns one dict per melody: mid/wav/png/abc/musicxml/svg paths, steps, primer_steps, notes, ids, synth."""
+    scores = tuple(dict.fromkeys(scores))
+    bad = [s for s in scores if s not in SCORE_FORMATS]
+    if bad:
+        raise OptionError(f"unknown score format(s) {', '.join(bad)}; expected some of {', '.join(SCORE_FORMATS)}")
     for m in melodies:
         if not m.notes():
             raise DataError("a generated melody has no notes (only holds and rests); try another seed, a higher "
                             "temperature or more bars")
     folder = ensure_dir(out_dir)
     stamp = timestamp()
-    suffixes = (".mid",) + ((".wav",) if wav else ()) + ((".png",) if png else ())
+    suffixes = (".mid",) + ((".wav",) if wav else ()) + ((".png",) if png else ()) + tuple("." + f for f in scores)
     results, renders, sets = [], [], []
     tools = None
     if wav and synth != "builtin":
@@ -288,6 +350,11 @@ def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DE
             for k, (info, out, m) in enumerate(results, start=1):
                 write_png(m, out.temp(".png"), title=f"{title} #{k}  ({info['notes']} notes, {m.qpm:g} qpm)")
                 info["png"] = str(out.path(".png"))
+        for k, (info, out, m) in enumerate(results, start=1):
+            if scores:
+                name = f"{title} #{k}".strip() if title else f"Generated melody #{k}"
+                write_scores(m, {f: out.temp("." + f) for f in scores}, title=name, fold=fold)
+                info.update({f: str(out.path("." + f)) for f in scores})
         # 3. WAVs: finish the renders; any that failed or were silent (or were not started) use write_wav
         if wav:
             for k, (info, out, m) in enumerate(results):
@@ -310,8 +377,10 @@ def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DE
 
 
 def generate_files(model: str | Path | None = None, out_dir: str | Path = DEFAULT_OUT_DIR, *, wav: bool = True,
-                   png: bool = True, synth: str = "auto", **options) -> list[dict]:
+                   png: bool = True, synth: str = "auto", scores: Sequence[str] = (), fold: bool = True,
+                   **options) -> list[dict]:
     """Load, generate (keyword options of MelodyGenerator.generate) and write: `music generate` in one call."""
     gen = MelodyGenerator.load(model)
     melodies = gen.generate(**options)
-    return write_melodies(melodies, out_dir, wav=wav, png=png, synth=synth, title=gen.path.name)
+    return write_melodies(melodies, out_dir, wav=wav, png=png, synth=synth, title=gen.path.name, scores=scores,
+                          fold=fold)
