@@ -142,15 +142,33 @@ class MelodyGenerator:
     def bar_steps(self) -> int:
         return steps_per_bar(self.steps_per_quarter, self.time_signature)
 
-    def primer_ids(self, pitches: str | Sequence[int] | None = None, midi: str | Path | None = None
-                   ) -> np.ndarray | None:
-        """Primer as token ids on the model's grid; errors name the model's pitch range."""
+    def primer_ids(self, pitches: str | Sequence[int] | None = None, midi: str | Path | None = None,
+                   file: str | Path | None = None, tune: str | int | None = None) -> np.ndarray | None:
+        """Primer as token ids on the model's grid; errors name the model's pitch range. `file`: a .mid, .abc
+        (tune: its X: number, default the first tune), .musicxml or .krn file (app.music.primer_file)."""
+        return self.read_primer(pitches, midi, file, tune)[0]
+
+    def read_primer(self, pitches: str | Sequence[int] | None = None, midi: str | Path | None = None,
+                    file: str | Path | None = None, tune: str | int | None = None
+                    ) -> tuple[np.ndarray | None, tuple[int, int] | None]:
+        """(primer ids or None, the primer file's time signature or None); see primer_ids."""
         from app.music.melody import Melody
 
-        if pitches is not None and midi is not None:
-            raise OptionError("give either --primer or --primer-midi, not both")
+        if sum(x is not None for x in (pitches, midi, file)) > 1:
+            raise OptionError("give one primer: --primer, --primer-file or --primer-midi")
+        if tune is not None and file is None:
+            raise OptionError("--primer-tune picks a tune of an ABC --primer-file; give --primer-file too")
+        primer_ts = None
+        if file is not None:
+            from app.music.primer_file import read_primer
+
+            melody = read_primer(file, self.steps_per_quarter, tune)
+            primer_ts = tuple(melody.time_signature)
+            midi, source = None, f"primer file {str(file)!r}"
         spq, codec = self.steps_per_quarter, self.codec
-        if pitches is not None:
+        if file is not None:
+            pass
+        elif pitches is not None:
             ps = parse_pitches(pitches)
             melody = Melody.from_notes([(p, i * spq, (i + 1) * spq) for i, p in enumerate(ps)],
                                        steps_per_quarter=spq)
@@ -167,7 +185,7 @@ class MelodyGenerator:
                 raise DataError(f"primer MIDI {str(midi)!r} has no melody notes (only drums, or empty)")
             source = f"primer MIDI {str(midi)!r}"
         else:
-            return None
+            return None, None
         bad = sorted({p for p, _, _ in melody.notes() if not codec.min_pitch <= p <= codec.max_pitch})
         if bad:
             raise OptionError(f"{source} has pitches {bad[:8]} outside the model's range {codec.min_pitch}.."
@@ -175,7 +193,7 @@ class MelodyGenerator:
         ids = codec.encode(melody)
         if len(ids) > MAX_STEPS:
             raise OptionError(f"{source} is {len(ids)} steps long; the limit is {MAX_STEPS} steps")
-        return ids
+        return ids, primer_ts
 
     def stepper_in(self, time_signature: tuple[int, int]):
         """The numpy stepper for melodies in `time_signature` (metre-conditioned archs take it as an input)."""
@@ -192,16 +210,19 @@ class MelodyGenerator:
 
     def generate(self, n: int = 1, bars: int | None = None, *, steps: int | None = None,
                  temperature: float = 1.0, primer: str | Sequence[int] | None = None,
-                 primer_midi: str | Path | None = None, key: str | None = None, qpm: float = 120.0,
+                 primer_midi: str | Path | None = None, primer_file: str | Path | None = None,
+                 primer_tune: str | int | None = None, key: str | None = None, qpm: float = 120.0,
                  program: int = 0, sampling: SamplingOptions | None = None,
                  time_signature: str | Sequence[int] | None = None, **options) -> list[GeneratedMelody]:
         """`n` melodies of `bars` bars (or `steps` grid steps). Sampling options (temperature, top_k, top_p, greedy,
         ...) are those of SamplingOptions, or a whole `sampling`; the rest (beam, seed, min_pitch, max_pitch) those
         of MelodyOptions. qpm: tempo of the result in quarter notes per minute. time_signature: "6/8" or (6, 8)
-        (default: the model's most common metre); bars are bars of it."""
+        (default: a primer file's, else the model's most common metre); bars are bars of it. primer_file: a .mid,
+        .abc (primer_tune: its X: number), .musicxml or .krn file whose melody is continued."""
         from app.music.archs.features import parse_time_signature
 
-        ts = self.time_signature if time_signature is None else parse_time_signature(time_signature)
+        primer_ids, primer_ts = self.read_primer(primer, primer_midi, primer_file, primer_tune)
+        ts = (primer_ts or self.time_signature) if time_signature is None else parse_time_signature(time_signature)
         sampling_fields = {f.name for f in dataclasses.fields(SamplingOptions)}
         unknown = set(options) - sampling_fields - {f.name for f in dataclasses.fields(MelodyOptions)}
         if unknown:
@@ -214,7 +235,6 @@ class MelodyGenerator:
         opts = MelodyOptions(n=n, steps=resolve_steps(bars, steps, steps_per_bar(self.steps_per_quarter, ts)),
                              sampling=sampling, key=key,
                              **{k: v for k, v in options.items() if k not in sampling_fields})
-        primer_ids = self.primer_ids(primer, primer_midi)
         ids = self.generate_ids(opts, primer_ids, ts)
         primer_steps = 0 if primer_ids is None else len(primer_ids)
         return [GeneratedMelody(row, self.steps_per_quarter, ts, qpm, int(program), primer_steps,
