@@ -42,6 +42,9 @@ def test_key_signatures_and_spelling():
     assert spell(65, key_signature("G")) == ("F", 0, 4)       # F natural in G: a natural, not E#
     assert spell(61, key_signature("Bb")) == ("D", -1, 4)     # chromatic note in a flat key: a flat
     assert spell(61, key_signature("D")) == ("C", 1, 4)       # ... in a sharp key: a sharp
+    assert spell(66, key_signature("Gm")) == ("F", 1, 4)      # the leading tone of G minor: F#, not Gb
+    assert spell(64, key_signature("Gm")) == ("E", 0, 4)      # its raised 6th: E natural
+    assert spell(68, key_signature("Am")) == ("G", 1, 4)      # G# in A minor
 
 
 def test_ties_across_bar_lines_rests_and_tempo(tmp_path):
@@ -114,6 +117,37 @@ def test_our_abc_reader_and_music21_read_the_writers_back(tmp_path):
     assert (ts.numerator, ts.denominator) == (3, 4)
     got = [(n.pitch.midi, float(n.offset)) for n in sc.stripTies().flatten().notes]
     assert got == [(p, s / 4) for p, s, _ in notes]
+
+
+def require_verovio():
+    from app.music.engrave import available
+
+    if not available():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("the verovio package is missing; it is in requirements.txt (pip install verovio)")
+        pytest.skip("the verovio package is not installed (pip install verovio; it is in requirements.txt)")
+
+
+def test_engraved_svg_has_one_measure_per_bar_with_clef_key_and_time(tmp_path):
+    """Acceptance 3: verovio draws one measure per written bar (a folded repeat is written once), with a clef, the
+    key signature and the time signature."""
+    require_verovio()
+    from app.music.engrave import svg_parts
+    from app.music.generate import write_svg
+    from app.music.score import melody_layout
+
+    rng = np.random.default_rng(2)
+    section = [(int(rng.integers(62, 80)), 6 * k, 6 * k + 6) for k in range(16)]  # 8 bars of 6/8
+    notes = section + [(p, s + 96, e + 96) for p, s, e in section] + [(67, 192, 207)]  # + a note tied over
+    for fold, written in ((True, 10), (False, 18)):
+        m = melody(notes, ts=(6, 8), key="Eb")
+        assert len(melody_layout(m, fold=fold).bars) == written
+        svg = write_svg(m, tmp_path / "t.svg", fold=fold).read_text()
+        parts = svg_parts(svg)
+        assert parts["measure"] == written
+        assert parts["clef"] >= 1 and parts["keySig"] >= 1 and parts["meterSig"] >= 1
+        assert parts["note"] == len(notes) // (2 if fold else 1) + (1 if fold else 0) + 1  # + the tied half
+        assert svg.count('class="keyAccid"') >= 3  # three flats on each system
 
 
 # --- 200 generated melodies checked by the folk community's tools (acceptance 1 and 2) ----------------------------

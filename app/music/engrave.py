@@ -57,3 +57,9 @@ def svg_from_musicxml(text: str) -> str:
 def measure_count(svg: str) -> int:
     """Number of measures verovio drew in `svg`."""
     return len(re.findall(r'<g [^>]*class="measure[ "]', svg))
+
+
+def svg_parts(svg: str) -> dict[str, int]:
+    """How many of each score element verovio drew: measure, clef, keySig, meterSig, note, rest, tie, barLine."""
+    return {name: len(re.findall(rf'<g [^>]*class="{name}[ "]', svg))
+            for name in ("measure", "clef", "keySig", "meterSig", "note", "rest", "tie", "barLine")}

@@ -113,9 +113,20 @@ def estimate_signature(notes: Sequence[tuple[int, int, int]]) -> KeySig:
 def spell(pitch: int, sig: KeySig) -> tuple[str, int, int]:
     """MIDI pitch (or pitch class) -> (letter, alter -1..1, octave of the written letter) in the key of `sig`.
 
-    In the key: the signature's letter. Otherwise: a natural where one fits, else the accidental in the direction
-    of the signature (sharps in sharp keys and C major, flats in flat keys)."""
+    In the key: the signature's letter. In minor (and dorian, phrygian) keys the raised 7th is the leading tone on the
+    7th degree's letter (F# in G minor, not Gb), and in minor the raised 6th likewise (E natural in G minor).
+    Otherwise: a natural where one fits, else the accidental in the direction of the signature (sharps in sharp keys
+    and C major, flats in flat keys)."""
     pc = pitch % 12
+    tonic_letter, tonic_alter = sig.tonic
+    tonic_pc = NATURAL_PC[tonic_letter] + tonic_alter
+    if sig.mode in ("minor", "dorian", "phrygian"):  # the raised 7th (leading tone) and, in minor, raised 6th
+        degree = {(tonic_pc - 1) % 12: 6, (tonic_pc + 9) % 12: 5 if sig.mode == "minor" else None}.get(pc)
+        if degree is not None:
+            letter = LETTERS[(LETTERS.index(tonic_letter) + degree) % 7]
+            alter = (pc - NATURAL_PC[letter] + 6) % 12 - 6
+            if -1 <= alter <= 1:
+                return letter, alter, (pitch - alter) // 12 - 1
     best = None
     for letter in LETTERS:
         for alter in (-1, 0, 1):
