@@ -14,7 +14,8 @@ The melody (pitch, start step, end step notes on a grid of `spq` steps per quart
   how far an accidental reaches (abc2midi: to the bar line, music21: that note only), so the ABC printer writes
   the accidental on every note off the key signature (never one the signature makes unnecessary).
 - **Bars.** Bars follow the melody's time signature from step 0; a note crossing a bar line is split and tied, the
-  last bar is filled with rests, and each note or rest inside a bar is cut into notatable values (plain or dotted).
+  last bar is filled with rests, and each note or rest inside a bar is cut into notatable values (plain or dotted)
+  that stay inside a beat or run from beat to beat (dotted quarters in 6/8, quarters in 4/4 and 3/4).
 - **Repeats** (`fold=True`): a 4- or 8-bar section that is immediately repeated exactly (same tokens, nothing tied
   into or out of either copy) is written once between repeat signs `|: ... :|`. Readers that play repeats (abc2midi,
   music21's expandRepeats, our corpus reader) get the same notes as the MIDI file, which is always written out.
@@ -188,19 +189,32 @@ def notatable(steps: int, spq: int) -> bool:
     return False
 
 
-def split_value(steps: int, spq: int, pos: int = 0) -> list[int]:
-    """Cut a duration of `steps` starting at bar position `pos` into notatable pieces, longest first."""
+def beat_steps(spq: int, time_signature: tuple[int, int]) -> int:
+    """The beat in steps: a dotted quarter in compound metres (6/8, 9/8, 12/8), else one 1/den note."""
+    num, den = time_signature
+    if den == 8 and num % 3 == 0 and num >= 6:
+        return max(1, spq * 3 // 2)
+    return max(1, spq * 4 // den)
+
+
+def split_value(steps: int, spq: int, pos: int = 0, beat: int | None = None) -> list[int]:
+    """Cut a duration of `steps` starting at bar position `pos` into notatable pieces (tied when written), longest
+    first, so that each piece either stays inside one beat or starts and ends on beats (a quarter across the
+    middle of a 6/8 bar is written as two tied eighths, as a musician would); `beat` in steps (None: no beats)."""
     out = []
     while steps > 0:
+        fallback = None
         for k in range(steps, 0, -1):
-            if notatable(k, spq):
-                out.append(k)
-                steps -= k
-                pos += k
+            if not notatable(k, spq):
+                continue
+            fallback = fallback or k
+            if beat is None or pos // beat == (pos + k - 1) // beat or (pos % beat == 0 and (pos + k) % beat == 0):
                 break
-        else:  # below the grid's smallest value: cannot happen for spq powers of two and 3
-            out.append(steps)
-            break
+        else:
+            k = fallback or steps  # below the grid's smallest value: cannot happen for spq powers of two and 3
+        out.append(k)
+        steps -= k
+        pos += k
     return out
 
 
@@ -248,6 +262,7 @@ def layout(notes: Sequence[tuple[int, int, int]], *, steps: int, spq: int, time_
 
     notes = sorted(((int(p), int(s), int(e)) for p, s, e in notes), key=lambda n: n[1])
     bar_steps = steps_per_bar(spq, time_signature)
+    beat = beat_steps(spq, tuple(time_signature))
     end = max([steps] + [e for _, _, e in notes])
     n_bars = max(1, -(-end // bar_steps))
     sig = key_signature(key) if key else None
@@ -275,7 +290,7 @@ def layout(notes: Sequence[tuple[int, int, int]], *, steps: int, spq: int, time_
             bar = Bar(repeat_start=repeated and b == first, repeat_end=repeated and b == first + count - 1)
             state: dict[tuple[str, int], int] = {}
             for p, lo, hi, tied_in, tied_out in segs[b]:
-                pieces = split_value(hi - lo, spq, lo - b * bar_steps)
+                pieces = split_value(hi - lo, spq, lo - b * bar_steps, beat)
                 for k, length in enumerate(pieces):
                     item = Item(p, length, tie_start=(p is not None) and (tied_out or k < len(pieces) - 1),
                                 tie_stop=(p is not None) and (tied_in or k > 0))
