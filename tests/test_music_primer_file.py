@@ -112,3 +112,28 @@ def test_a_real_folk_tune_is_continued_and_the_first_bars_are_the_tune(tmp_path)
     whole = tune.notes()[-1][1] // bar * bar  # the bars before the tune's last note (which the model may extend)
     assert whole >= 4 * bar
     assert [n for n in back.notes() if n[2] <= whole] == [n for n in tune.notes() if n[2] <= whole]
+
+
+def test_cli_formats_primer_file_and_clear_errors(tiny_model, tmp_path, capsys):  # noqa: F811
+    from app.cli import main
+
+    (tmp_path / "t.abc").write_text(JIG)
+    out = tmp_path / "o"
+    assert main(["music", "generate", "--model", str(tiny_model), "--out-dir", str(out), "--bars", "2", "--seed",
+                 "1", "--formats", "mid,abc,musicxml", "--primer-file", str(tmp_path / "t.abc"), "--primer-tune",
+                 "7"]) == 0
+    assert sorted(p.suffix for p in out.iterdir()) == [".abc", ".mid", ".musicxml"]
+    assert "M:4/4" in next(out.glob("*.abc")).read_text()  # X:7 is the reel, in 4/4
+    # --primer-midi is the old name of --primer-file
+    from app.music.midi_io import write_midi
+
+    write_midi(Melody.from_notes([(60, 0, 4), (64, 4, 8)]), tmp_path / "p.mid")
+    assert main(["music", "generate", "--model", str(tiny_model), "--out-dir", str(out), "--steps", "4",
+                 "--formats", "mid", "--primer-midi", str(tmp_path / "p.mid")]) == 0
+    capsys.readouterr()
+    for argv, match in ((["--formats", "mid,pdf"], "unknown format"),
+                        (["--primer-file", str(tmp_path / "t.abc"), "--primer-tune", "2"], "no tune X:2"),
+                        (["--primer-tune", "2"], "--primer-tune")):
+        assert main(["music", "generate", "--model", str(tiny_model), "--out-dir", str(out), *argv]) == 2
+        err = capsys.readouterr().err
+        assert match in err and "Traceback" not in err

@@ -145,7 +145,7 @@ def cmd_generate(args) -> int:
     melodies = gen.generate(bars=args.bars, steps=args.steps, primer=args.primer, primer_file=args.primer_file,
                             primer_tune=args.primer_tune, qpm=args.qpm, program=args.program,
                             time_signature=args.time_signature, sampling=from_args(SamplingOptions, args),
-                            **given(MelodyOptions, args))
+                            **{k: v for k, v in given(MelodyOptions, args).items() if k != "steps"})  # --steps above
     results = write_melodies(melodies, args.out_dir, wav="wav" in formats and not args.no_wav,
                              png="png" in formats and not args.no_png, synth=args.synth, title=gen.path.name,
                              scores=out.scores, fold=not out.no_fold)
