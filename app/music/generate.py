@@ -8,13 +8,19 @@
 `music report`, `music evaluate` and the web page. A `GeneratedMelody` holds token ids (steps,) and its metadata:
 steps_per_quarter, time_signature, qpm, program, primer_steps (the first primer_steps ids are the primer).
 
-Primer: `primer` ("60 62 64" or a list of MIDI pitches, each lasting one quarter note) or `primer_midi` (a file
-whose melody line is read on the model's grid). The output starts with the primer and continues it.
+Primer: `primer` ("60 62 64" or a list of MIDI pitches, each lasting one quarter note), `primer_midi` (a MIDI file
+whose melody line is read on the model's grid) or `primer_file` (.mid, .abc with `primer_tune` = its X: number,
+.musicxml, .krn: app.music.primer_file; the melody then takes the file's time signature). The output starts with
+the primer and continues it.
+
+Scores: `write_abc`, `write_musicxml` and `write_svg` (verovio) write the melody's metre, its key (`key`, the one
+sampled under, else estimated from the notes), spelled notes, ties, rests, tempo, and an exactly repeated 4-/8-bar
+section once between repeat signs (fold=False writes it out); app.music.score holds the layout.
 Length: `steps` (grid steps) or `bars` (bars of the model's time signature; default 8), at most
 app.music.sampler.MAX_STEPS steps of new music.
 
-Files (`write_melodies`): <out_dir>/<timestamp>_<k>.mid, .wav, .png for k = 1..n; if any of the three exists the
-stem gets a -2, -3 ... suffix, so nothing is ever overwritten. Stems are reserved atomically
+Files (`write_melodies`): <out_dir>/<timestamp>_<k>.mid, .wav, .png (+ .abc, .musicxml, .svg as asked) for
+k = 1..n; if any of them exists the stem gets a -2, -3 ... suffix, so nothing is ever overwritten. Stems are reserved atomically
 (app.core.outputs.OutputSet, safe across processes) and a melody's files are written under temporary names and
 published together: after a crash a melody has all its files or none (the next run removes the leftovers).
 """

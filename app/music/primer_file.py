@@ -35,7 +35,8 @@ def read_primer(path: str | Path, steps_per_quarter: int = 4, tune: str | int | 
         raise DataError(f"primer file {name!r} has the extension {suffix or '(none)'}; expected one of "
                         f"{', '.join(SUFFIXES)}")
     if not p.is_file():
-        raise DataError(f"primer file {name!r} does not exist; pass a MIDI, ABC, MusicXML or kern file")
+        raise DataError(f"primer file {name!r} does not exist (or is not a regular file); pass a MIDI, ABC, "
+                        f"MusicXML or kern file")
     if tune is not None and suffix != ".abc":
         raise DataError(f"a tune number (X:{tune}) only applies to an ABC file, not {name!r}")
     if suffix in (".mid", ".midi"):

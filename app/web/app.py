@@ -11,7 +11,7 @@ tab) or "music" (Music and Retrain tabs); hidden folders (a model being trained)
 any other model is refused, so the page cannot be used to read arbitrary paths.
 
 Outputs: every response writes into its own folder <outputs>/files/<32 random hex digits>/ (<timestamp>.txt, or
-<timestamp>_<k>.{mid,wav,png}); only <outputs>/files is served (`served_root`), so nobody can fetch another
+<timestamp>_<k>.{mid,wav,png,abc,musicxml,svg}); only <outputs>/files is served (`served_root`), so nobody can fetch another
 response's files without its random name, and job internals (<outputs>/jobs: spec.json, train.log, uploads) and
 primer work files (<outputs>/work) are never served. Gradio hands the page copies of the response's files under
 names derived from a per-server secret.
