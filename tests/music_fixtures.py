@@ -188,3 +188,15 @@ def score_melodies(n: int = 200, seed: int = 0, bars: int = 8):
         out.append(GeneratedMelody(ids, 4, ts, float((90, 120, 100)[i % 3]), 0,
                                    0 if primer is None else len(primer), codec, key=key))
     return out
+
+
+def default_generate_suffixes(env: dict | None = None) -> set[str]:
+    """The files `music generate` writes per melody by default (app.music.formats.DEFAULT_FORMATS): .mid, .wav,
+    .png, .abc, and the engraved .svg when a child process with `env` can import verovio (without it the default
+    set leaves the .svg out, with a note)."""
+    import subprocess
+    import sys
+
+    code = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('verovio') else 1)"
+    has_verovio = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True).returncode == 0
+    return {".mid", ".wav", ".png", ".abc"} | ({".svg"} if has_verovio else set())

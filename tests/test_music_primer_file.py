@@ -114,8 +114,20 @@ def test_a_real_folk_tune_is_continued_and_the_first_bars_are_the_tune(tmp_path)
     assert [n for n in back.notes() if n[2] <= whole] == [n for n in tune.notes() if n[2] <= whole]
 
 
-def test_cli_formats_primer_file_and_clear_errors(tiny_model, tmp_path, capsys):  # noqa: F811
+def test_cli_formats_primer_file_and_clear_errors(tiny_model, tmp_path, capsys, monkeypatch):  # noqa: F811
     from app.cli import main
+    from app.music import engrave
+
+    # without verovio the default formats leave the .svg out (with a note); asking for svg is a clear error
+    monkeypatch.setattr(engrave, "available", lambda: False)
+    assert main(["music", "generate", "--model", str(tiny_model), "--out-dir", str(tmp_path / "d"), "--bars", "1",
+                 "--synth", "builtin"]) == 0
+    assert sorted(p.suffix for p in (tmp_path / "d").iterdir()) == [".abc", ".mid", ".png", ".wav"]
+    assert "verovio" in capsys.readouterr().err
+    assert main(["music", "generate", "--model", str(tiny_model), "--out-dir", str(tmp_path / "d"),
+                 "--formats", "mid,svg"]) == 2
+    assert "needs the verovio package" in capsys.readouterr().err
+    monkeypatch.undo()
 
     (tmp_path / "t.abc").write_text(JIG)
     out = tmp_path / "o"

@@ -140,6 +140,18 @@ def cmd_generate(args) -> int:
     from app.music.formats import OutputFormats
 
     out = from_args(OutputFormats, args)  # checks --formats before any work
+    no_svg = False
+    if "svg" in out.chosen:
+        from app.music.engrave import available
+
+        if not available() and args.formats is not None:
+            raise OptionError("--formats svg needs the verovio package to engrave the score: pip install verovio "
+                              "(it is in requirements.txt), or leave svg out")
+        if not available():  # the default set engraves when it can (a note says so once the files are written)
+            import dataclasses
+
+            out = dataclasses.replace(out, formats=",".join(f for f in out.chosen if f != "svg"))
+            no_svg = True
     formats = out.chosen
     gen = MelodyGenerator.load(args.model)
     melodies = gen.generate(bars=args.bars, steps=args.steps, primer=args.primer, primer_file=args.primer_file,
@@ -149,6 +161,9 @@ def cmd_generate(args) -> int:
     results = write_melodies(melodies, args.out_dir, wav="wav" in formats and not args.no_wav,
                              png="png" in formats and not args.no_png, synth=args.synth, title=gen.path.name,
                              scores=out.scores, fold=not out.no_fold)
+    if no_svg:
+        print("note: no engraved .svg score: the verovio package is not installed (pip install verovio)",
+              file=sys.stderr)
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "ids"} for r in results], indent=1))
         return 0
