@@ -207,3 +207,20 @@ def test_two_hundred_melodies_agree_with_abc2midi_abcm2ps_our_reader_and_music21
             failures.append(f"{i}: MusicXML key signature {ks.sharps} for {m.key}")
     assert not failures, "\n".join(failures[:20])
     assert folded >= 40  # every fourth melody repeats its first half exactly
+
+
+def test_a_four_bar_repeat_after_an_intro_and_its_abc_plays_in_full(tmp_path):
+    # 3/4 (12 steps a bar): 2 bars of intro, then a 4-bar section played twice, then a final note
+    rng = np.random.default_rng(5)
+    intro = [(60, 0, 12), (62, 12, 24)]
+    section = [(int(rng.integers(62, 76)), 24 + 6 * k, 30 + 6 * k) for k in range(8)]
+    notes = intro + section + [(p, s + 48, e + 48) for p, s, e in section] + [(60, 120, 132)]
+    m = melody(notes, ts=(3, 4), key="F")
+    lay = layout(notes, steps=132, spq=4, time_signature=(3, 4), qpm=120, key="F")
+    assert [b.repeat_start for b in lay.bars].index(True) == 2 and len(lay.bars) == 2 + 4 + 1
+    assert lay.bars[5].repeat_end
+    from app.music.melody import ExtractConfig, melody_line
+    from app.music.sources import SourceFile, read_file
+
+    pieces, _ = read_file(SourceFile(str(write_abc(m, tmp_path / "r.abc")), "r"))
+    assert melody_line(pieces[0], ExtractConfig())[0] == notes  # the repeat played out gives every note back

@@ -245,7 +245,7 @@ def fold_plan(notes: list[tuple[int, int, int]], n_bars: int, bar_steps: int) ->
             if any(_continues(notes, t) for t in edges):
                 continue
             a = section(i, length)
-            if a and a == section(i + length, length) and all(e <= edges[1] for _, _, e in a):
+            if a and a == section(i + length, length) and all(e <= length * bar_steps for _, _, e in a):
                 plan.append((i, length, True))
                 i += 2 * length
                 break
