@@ -8,7 +8,7 @@ GPU    ?=
 REQS   := $(if $(filter 1 yes true,$(GPU)),requirements-gpu.txt,requirements.txt)
 STAMP  := $(VENV)/.installed-$(basename $(REQS))
 # Debian packages some features use (WAV through FluidSynth; browser tests). Installed when missing and we are root.
-APT_PACKAGES ?= fluidsynth fluid-soundfont-gm chromium
+APT_PACKAGES ?= fluidsynth fluid-soundfont-gm chromium abcmidi abcm2ps
 
 .PHONY: install system-deps test test-fast demo bench web clean
 

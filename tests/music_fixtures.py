@@ -109,3 +109,94 @@ def pattern_pieces(codec, n: int, seed) -> list[np.ndarray]:
         notes = [base + (k % 3) * 2 for k in range(int(rng.integers(5, 9)))]
         out.append(np.array([t for p in notes for t in (p, 0, 0, 0)], np.int32))
     return out
+
+
+# --- melodies for the score writers (issue 16): every arch, metres, keys, primers, exact repeats ---------------------
+SCORE_KEYS = ("G", "D", "A", "E", "B", "F#m", "F", "Bb", "Eb", "Ab", "Db", "Dm", "Gm", "Cm", "D dorian",
+              "A harmonic-minor", "C", None)
+SCORE_METRES = ((4, 4), (3, 4), (6, 8))
+
+
+def random_arch_weights(arch_name, settings, rng, units=8, vocab=9, scale=1.0):
+    """Random numpy weights of the right shapes for an arch's stepper (no Keras, no training)."""
+    from app.music.archs import attention, lookback
+
+    u = units
+    if arch_name == "lookback":
+        n = len(settings.lookbacks)
+        shapes = {"rnn_0/kernel": (lookback.input_size(settings, vocab), 4 * u), "head/kernel": (u, vocab + n),
+                  "head/bias": (vocab + n,)}
+    elif arch_name == "attention":
+        d = settings.attn_dim
+        shapes = {"rnn_0/kernel": (attention.input_size(settings, vocab) + u, 4 * u), "attn/key": (u, d),
+                  "attn/query": (u, d), "attn/query_bias": (d,), "attn/v": (d,), "attn/out_kernel": (2 * u, u),
+                  "attn/out_bias": (u,), "head/kernel": (u, vocab), "head/bias": (vocab,)}
+    else:
+        shapes = {"rnn_0/kernel": (vocab, 4 * u), "head/kernel": (u, vocab), "head/bias": (vocab,)}
+    shapes.update({"rnn_0/recurrent_kernel": (u, 4 * u), "rnn_0/bias": (4 * u,)})
+    weights = {k: rng.normal(0, scale, s).astype(np.float32) for k, s in shapes.items()}
+    weights["head/bias"][0] += 3.0  # favour holds: longer notes, so bars get tied notes and dotted values
+    return weights
+
+
+def score_melodies(n: int = 200, seed: int = 0, bars: int = 8):
+    """`n` GeneratedMelody objects from random-weight models of every arch (basic, lookback, attention) in 4/4,
+    3/4 and 6/8, keys with sharps and flats (and None: the writers estimate one), every other one with a primer,
+    every fourth with bars 5-8 an exact copy of bars 1-4 (and every eighth 16 bars long with bars 9-16 a copy of
+    1-8): the inputs of the abc2midi / round-trip checks."""
+    from app.core.modelconfig import ModelConfig
+    from app.core.sampling import SamplingOptions
+    from app.music.archs.base import get_arch
+    from app.music.codec import MelodyCodec
+    from app.music.generate import GeneratedMelody, note_pitches
+    from app.music.melody import Melody
+    from app.music.metre import steps_per_bar
+    from app.music.sampler import MelodyOptions, generate_ids
+
+    codec = MelodyCodec(55, 86)
+    pitches = note_pitches(codec)
+    cfg = ModelConfig(cell="lstm", units=8, layers=1, input="onehot")
+    small = {"lookback": {"lookbacks": (1, 2)}, "attention": {"attn_length": 6, "attn_dim": 5}}
+    rng = np.random.default_rng(seed)
+    steppers = {}
+    out = []
+    for i in range(n):
+        arch_name = ("basic", "lookback", "attention")[i % 3]
+        ts = SCORE_METRES[(i // 3) % 3]
+        key = SCORE_KEYS[i % len(SCORE_KEYS)]
+        if (arch_name, ts) not in steppers:
+            arch = get_arch(arch_name)
+            settings = arch.make_settings(small.get(arch_name, {}))
+            w = random_arch_weights(arch_name, settings, np.random.default_rng(len(steppers)), vocab=codec.size)
+            steppers[(arch_name, ts)] = arch.numpy().make_stepper(w, cfg, settings, codec.size, time_signature=ts)
+        bar = steps_per_bar(4, ts)
+        n_bars = 16 if i % 8 == 4 else bars
+        primer = None
+        if i % 2 == 1:  # a primer of 1-2 bars: quarter and eighth notes, some tied over the bar line
+            ps = [int(p) for p in rng.integers(62, 78, 6)]
+            lens = [int(x) for x in rng.choice([2, 4, 6], 6)]
+            starts = np.cumsum([0] + lens[:-1])
+            primer = codec.encode(Melody.from_notes([(p, int(s), int(s + d)) for p, s, d in zip(ps, starts, lens)]))
+        opts = MelodyOptions(n=1, steps=n_bars * bar - (0 if primer is None else len(primer)), seed=i, key=key,
+                             sampling=SamplingOptions(temperature=1.0))
+        ids = generate_ids(steppers[(arch_name, ts)], pitches, opts, primer)[0].copy()
+        if i % 4 == 0:  # an exact repeat: the first half played again
+            half = n_bars // 2 * bar
+            ids[half:2 * half] = ids[:half]
+            if ids[half] == 0:  # start the copy with an event so nothing is tied into it
+                ids[0] = ids[half] = 1
+        out.append(GeneratedMelody(ids, 4, ts, float((90, 120, 100)[i % 3]), 0,
+                                   0 if primer is None else len(primer), codec, key=key))
+    return out
+
+
+def default_generate_suffixes(env: dict | None = None) -> set[str]:
+    """The files `music generate` writes per melody by default (app.music.formats.DEFAULT_FORMATS): .mid, .wav,
+    .png, .abc, and the engraved .svg when a child process with `env` can import verovio (without it the default
+    set leaves the .svg out, with a note)."""
+    import subprocess
+    import sys
+
+    code = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('verovio') else 1)"
+    has_verovio = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True).returncode == 0
+    return {".mid", ".wav", ".png", ".abc"} | ({".svg"} if has_verovio else set())

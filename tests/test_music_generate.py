@@ -191,7 +191,9 @@ def test_cli_generates_without_tensorflow(tiny_model, tmp_path):
     p = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0, p.stderr
-    assert {f.suffix for f in tmp_path.iterdir()} == {".mid", ".wav", ".png"}
+    from tests.music_fixtures import default_generate_suffixes
+
+    assert {f.suffix for f in tmp_path.iterdir()} == default_generate_suffixes(env)
     bad = subprocess.run([sys.executable, "-m", "app", *args[:-2], "--out-dir", str(tmp_path / "x"),
                           "--temperature", "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "temperature" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -15,6 +15,7 @@ import pytest
 
 from app.core.outputs import OutputSet, clean_partial, new_folder, write_new
 from tests.faults import crash_points
+from tests.music_fixtures import default_generate_suffixes
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLK = ROOT / "models" / "folk"
@@ -156,8 +157,9 @@ def test_kill_9_of_generate_leaves_no_fluidsynth_and_the_next_run_cleans(tmp_pat
     alive = [k for k in kids if _running(k)]
     assert not alive, f"FluidSynth processes outlived their parent: {alive}"
     assert [p for p in out.iterdir() if p.name.startswith(".")], "the kill should have left temporaries"
+    expected = default_generate_suffixes(_env())
     for stem, suffixes in _melody_sets(out).items():
-        assert suffixes == {".mid", ".wav", ".png"}
+        assert suffixes == expected
     # the next run cleans them
     subprocess.run([sys.executable, "-m", "app", "music", "generate", "-n", "1", "--bars", "1", "--synth", "builtin",
                     "--out-dir", str(out)], cwd=ROOT, env=_env(), check=True, capture_output=True)
@@ -188,7 +190,7 @@ def test_ten_concurrent_music_and_ten_names_generates_into_one_folder(tmp_path):
         name_lists.append(stdout.decode().split())
     sets = _melody_sets(out / "music")
     assert len(printed_mid) == 10 and len(sets) == 10
-    assert all(v == {".mid", ".wav", ".png"} for v in sets.values())
+    assert all(v == default_generate_suffixes(_env()) for v in sets.values())
     for stem in sets:
         pretty_midi.PrettyMIDI(str(out / "music" / f"{stem}.mid"))
         assert (out / "music" / f"{stem}.wav").stat().st_size > 44

@@ -8,13 +8,19 @@
 `music report`, `music evaluate` and the web page. A `GeneratedMelody` holds token ids (steps,) and its metadata:
 steps_per_quarter, time_signature, qpm, program, primer_steps (the first primer_steps ids are the primer).
 
-Primer: `primer` ("60 62 64" or a list of MIDI pitches, each lasting one quarter note) or `primer_midi` (a file
-whose melody line is read on the model's grid). The output starts with the primer and continues it.
+Primer: `primer` ("60 62 64" or a list of MIDI pitches, each lasting one quarter note), `primer_midi` (a MIDI file
+whose melody line is read on the model's grid) or `primer_file` (.mid, .abc with `primer_tune` = its X: number,
+.musicxml, .krn: app.music.primer_file; the melody then takes the file's time signature). The output starts with
+the primer and continues it.
+
+Scores: `write_abc`, `write_musicxml` and `write_svg` (verovio) write the melody's metre, its key (`key`, the one
+sampled under, else estimated from the notes), spelled notes, ties, rests, tempo, and an exactly repeated 4-/8-bar
+section once between repeat signs (fold=False writes it out); app.music.score holds the layout.
 Length: `steps` (grid steps) or `bars` (bars of the model's time signature; default 8), at most
 app.music.sampler.MAX_STEPS steps of new music.
 
-Files (`write_melodies`): <out_dir>/<timestamp>_<k>.mid, .wav, .png for k = 1..n; if any of the three exists the
-stem gets a -2, -3 ... suffix, so nothing is ever overwritten. Stems are reserved atomically
+Files (`write_melodies`): <out_dir>/<timestamp>_<k>.mid, .wav, .png (+ .abc, .musicxml, .svg as asked) for
+k = 1..n; if any of them exists the stem gets a -2, -3 ... suffix, so nothing is ever overwritten. Stems are reserved atomically
 (app.core.outputs.OutputSet, safe across processes) and a melody's files are written under temporary names and
 published together: after a crash a melody has all its files or none (the next run removes the leftovers).
 """
@@ -52,6 +58,7 @@ class GeneratedMelody:
     program: int = 0
     primer_steps: int = 0
     codec: object = field(default=None, repr=False, compare=False)  # app.music.codec.MelodyCodec
+    key: str | None = None  # the key sampled under (--key); None: the score writers estimate one from the notes
 
     def melody(self):
         """As an app.music.melody.Melody (events with the metadata)."""
@@ -147,15 +154,33 @@ class MelodyGenerator:
     def bar_steps(self) -> int:
         return steps_per_bar(self.steps_per_quarter, self.time_signature)
 
-    def primer_ids(self, pitches: str | Sequence[int] | None = None, midi: str | Path | None = None
-                   ) -> np.ndarray | None:
-        """Primer as token ids on the model's grid; errors name the model's pitch range."""
+    def primer_ids(self, pitches: str | Sequence[int] | None = None, midi: str | Path | None = None,
+                   file: str | Path | None = None, tune: str | int | None = None) -> np.ndarray | None:
+        """Primer as token ids on the model's grid; errors name the model's pitch range. `file`: a .mid, .abc
+        (tune: its X: number, default the first tune), .musicxml or .krn file (app.music.primer_file)."""
+        return self.read_primer(pitches, midi, file, tune)[0]
+
+    def read_primer(self, pitches: str | Sequence[int] | None = None, midi: str | Path | None = None,
+                    file: str | Path | None = None, tune: str | int | None = None
+                    ) -> tuple[np.ndarray | None, tuple[int, int] | None]:
+        """(primer ids or None, the primer file's time signature or None); see primer_ids."""
         from app.music.melody import Melody
 
-        if pitches is not None and midi is not None:
-            raise OptionError("give either --primer or --primer-midi, not both")
+        if sum(x is not None for x in (pitches, midi, file)) > 1:
+            raise OptionError("give one primer: --primer, --primer-file or --primer-midi")
+        if tune is not None and file is None:
+            raise OptionError("--primer-tune picks a tune of an ABC --primer-file; give --primer-file too")
+        primer_ts = None
+        if file is not None:
+            from app.music.primer_file import read_primer
+
+            melody = read_primer(file, self.steps_per_quarter, tune)
+            primer_ts = tuple(melody.time_signature)
+            midi, source = None, f"primer file {str(file)!r}"
         spq, codec = self.steps_per_quarter, self.codec
-        if pitches is not None:
+        if file is not None:
+            pass
+        elif pitches is not None:
             ps = parse_pitches(pitches)
             melody = Melody.from_notes([(p, i * spq, (i + 1) * spq) for i, p in enumerate(ps)],
                                        steps_per_quarter=spq)
@@ -172,7 +197,7 @@ class MelodyGenerator:
                 raise DataError(f"primer MIDI {str(midi)!r} has no melody notes (only drums, or empty)")
             source = f"primer MIDI {str(midi)!r}"
         else:
-            return None
+            return None, None
         bad = sorted({p for p, _, _ in melody.notes() if not codec.min_pitch <= p <= codec.max_pitch})
         if bad:
             raise OptionError(f"{source} has pitches {bad[:8]} outside the model's range {codec.min_pitch}.."
@@ -180,7 +205,7 @@ class MelodyGenerator:
         ids = codec.encode(melody)
         if len(ids) > MAX_STEPS:
             raise OptionError(f"{source} is {len(ids)} steps long; the limit is {MAX_STEPS} steps")
-        return ids
+        return ids, primer_ts
 
     def stepper_in(self, time_signature: tuple[int, int]):
         """The numpy stepper for melodies in `time_signature` (metre-conditioned archs take it as an input)."""
@@ -197,16 +222,19 @@ class MelodyGenerator:
 
     def generate(self, n: int = 1, bars: int | None = None, *, steps: int | None = None,
                  temperature: float = 1.0, primer: str | Sequence[int] | None = None,
-                 primer_midi: str | Path | None = None, key: str | None = None, qpm: float = 120.0,
+                 primer_midi: str | Path | None = None, primer_file: str | Path | None = None,
+                 primer_tune: str | int | None = None, key: str | None = None, qpm: float = 120.0,
                  program: int = 0, sampling: SamplingOptions | None = None,
                  time_signature: str | Sequence[int] | None = None, **options) -> list[GeneratedMelody]:
         """`n` melodies of `bars` bars (or `steps` grid steps). Sampling options (temperature, top_k, top_p, greedy,
         ...) are those of SamplingOptions, or a whole `sampling`; the rest (beam, seed, min_pitch, max_pitch) those
         of MelodyOptions. qpm: tempo of the result in quarter notes per minute. time_signature: "6/8" or (6, 8)
-        (default: the model's most common metre); bars are bars of it."""
+        (default: a primer file's, else the model's most common metre); bars are bars of it. primer_file: a .mid,
+        .abc (primer_tune: its X: number), .musicxml or .krn file whose melody is continued."""
         from app.music.archs.features import parse_time_signature
 
-        ts = self.time_signature if time_signature is None else parse_time_signature(time_signature)
+        primer_ids, primer_ts = self.read_primer(primer, primer_midi, primer_file, primer_tune)
+        ts = (primer_ts or self.time_signature) if time_signature is None else parse_time_signature(time_signature)
         sampling_fields = {f.name for f in dataclasses.fields(SamplingOptions)}
         unknown = set(options) - sampling_fields - {f.name for f in dataclasses.fields(MelodyOptions)}
         if unknown:
@@ -219,11 +247,10 @@ class MelodyGenerator:
         opts = MelodyOptions(n=n, steps=resolve_steps(bars, steps, steps_per_bar(self.steps_per_quarter, ts)),
                              sampling=sampling, key=key,
                              **{k: v for k, v in options.items() if k not in sampling_fields})
-        primer_ids = self.primer_ids(primer, primer_midi)
         ids = self.generate_ids(opts, primer_ids, ts)
         primer_steps = 0 if primer_ids is None else len(primer_ids)
         return [GeneratedMelody(row, self.steps_per_quarter, ts, qpm, int(program), primer_steps,
-                                self.codec) for row in ids]
+                                self.codec, key=key) for row in ids]
 
 
 # --- writers -------------------------------------------------------------------------------------------------------
@@ -256,17 +283,78 @@ def write_png(melody: GeneratedMelody, path: str | Path, title: str = "") -> Pat
     return Path(path)
 
 
+def write_abc(melody: GeneratedMelody, path: str | Path, *, title: str = "Generated melody", fold: bool = True,
+              number: int = 1) -> Path:
+    """The melody as an ABC tune (app.music.score): its metre, key (sampled under or estimated), tempo; ties across
+    bar lines, rests filling the bars; with fold, an exactly repeated 4-/8-bar section once between |: :|."""
+    from app.music.score import abc_text, melody_layout
+
+    Path(path).write_text(abc_text(melody_layout(melody, fold=fold), title=title, number=number),
+                          encoding="utf-8")
+    return Path(path)
+
+
+def write_musicxml(melody: GeneratedMelody, path: str | Path, *, title: str = "Generated melody",
+                   fold: bool = True) -> Path:
+    """The melody as a MusicXML 4.0 score (the same bars, key and repeats as write_abc)."""
+    from app.music.score import melody_layout, musicxml_text
+
+    Path(path).write_text(musicxml_text(melody_layout(melody, fold=fold), title=title, program=melody.program),
+                          encoding="utf-8")
+    return Path(path)
+
+
+def write_svg(melody: GeneratedMelody, path: str | Path, *, title: str = "Generated melody",
+              fold: bool = True) -> Path:
+    """The melody engraved by verovio (app.music.engrave) as one SVG page: clef, key and time signature, one
+    measure per written bar."""
+    from app.music.engrave import svg_from_musicxml
+    from app.music.score import melody_layout, musicxml_text
+
+    text = musicxml_text(melody_layout(melody, fold=fold), title=title, program=melody.program)
+    Path(path).write_text(svg_from_musicxml(text), encoding="utf-8")
+    return Path(path)
+
+
+def write_scores(melody: GeneratedMelody, paths: dict[str, str | Path], *, title: str = "Generated melody",
+                 fold: bool = True) -> None:
+    """Write the score formats named in `paths` ("abc", "musicxml", "svg" -> path) from one layout."""
+    from app.music.score import abc_text, melody_layout, musicxml_text
+
+    lay = melody_layout(melody, fold=fold)
+    if "abc" in paths:
+        Path(paths["abc"]).write_text(abc_text(lay, title=title), encoding="utf-8")
+    if "musicxml" in paths or "svg" in paths:
+        xml = musicxml_text(lay, title=title, program=melody.program)
+        if "musicxml" in paths:
+            Path(paths["musicxml"]).write_text(xml, encoding="utf-8")
+        if "svg" in paths:
+            from app.music.engrave import svg_from_musicxml
+
+            Path(paths["svg"]).write_text(svg_from_musicxml(xml), encoding="utf-8")
+
+
+SCORE_FORMATS = ("abc", "musicxml", "svg")
+
+
 def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DEFAULT_OUT_DIR, *, wav: bool = True,
-                   png: bool = True, synth: str = "auto", title: str = "") -> list[dict]:
-    """Write .mid (+ .wav, .png) per melody, FluidSynth renders running in the background while the piano rolls are
-    drawn. Returns one dict per melody: mid/wav/png paths, steps, primer_steps, notes, ids, synth."""
+                   png: bool = True, synth: str = "auto", title: str = "", scores: Sequence[str] = (),
+                   fold: bool = True) -> list[dict]:
+    """Write .mid (+ .wav, .png, and the score formats in `scores`: abc, musicxml, svg) per melody, FluidSynth
+    renders running in the background while the piano rolls and scores are drawn. fold: write exactly repeated
+    4-/8-bar sections once between repeat signs in the scores (the .mid and .wav always play in full).
+    Returns one dict per melody: mid/wav/png/abc/musicxml/svg paths, steps, primer_steps, notes, ids, synth."""
+    scores = tuple(dict.fromkeys(scores))
+    bad = [s for s in scores if s not in SCORE_FORMATS]
+    if bad:
+        raise OptionError(f"unknown score format(s) {', '.join(bad)}; expected some of {', '.join(SCORE_FORMATS)}")
     for m in melodies:
         if not m.notes():
             raise DataError("a generated melody has no notes (only holds and rests); try another seed, a higher "
                             "temperature or more bars")
     folder = ensure_dir(out_dir)
     stamp = timestamp()
-    suffixes = (".mid",) + ((".wav",) if wav else ()) + ((".png",) if png else ())
+    suffixes = (".mid",) + ((".wav",) if wav else ()) + ((".png",) if png else ()) + tuple("." + f for f in scores)
     results, renders, sets = [], [], []
     tools = None
     if wav and synth != "builtin":
@@ -294,6 +382,11 @@ def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DE
             for k, (info, out, m) in enumerate(results, start=1):
                 write_png(m, out.temp(".png"), title=f"{title} #{k}  ({info['notes']} notes, {m.qpm:g} qpm)")
                 info["png"] = str(out.path(".png"))
+        for k, (info, out, m) in enumerate(results, start=1):
+            if scores:
+                name = f"{title} #{k}".strip() if title else f"Generated melody #{k}"
+                write_scores(m, {f: out.temp("." + f) for f in scores}, title=name, fold=fold)
+                info.update({f: str(out.path("." + f)) for f in scores})
         # 3. WAVs: finish the renders; any that failed or were silent (or were not started) use write_wav
         if wav:
             for k, (info, out, m) in enumerate(results):
@@ -316,8 +409,10 @@ def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DE
 
 
 def generate_files(model: str | Path | None = None, out_dir: str | Path = DEFAULT_OUT_DIR, *, wav: bool = True,
-                   png: bool = True, synth: str = "auto", **options) -> list[dict]:
+                   png: bool = True, synth: str = "auto", scores: Sequence[str] = (), fold: bool = True,
+                   **options) -> list[dict]:
     """Load, generate (keyword options of MelodyGenerator.generate) and write: `music generate` in one call."""
     gen = MelodyGenerator.load(model)
     melodies = gen.generate(**options)
-    return write_melodies(melodies, out_dir, wav=wav, png=png, synth=synth, title=gen.path.name)
+    return write_melodies(melodies, out_dir, wav=wav, png=png, synth=synth, title=gen.path.name, scores=scores,
+                          fold=fold)

@@ -41,7 +41,8 @@ def register(sub) -> None:
     add_arch_arguments(t)
     t.set_defaults(func=cmd_train)
 
-    g = sub.add_parser("generate", help="generate melodies: .mid + .wav + piano-roll .png per melody")
+    g = sub.add_parser("generate", help="generate melodies: .mid + .wav + piano-roll .png + ABC + engraved .svg "
+                                        "score per melody (--formats)")
     g.add_argument("--model", help=MODEL_HELP)
     length = g.add_mutually_exclusive_group()
     length.add_argument("--bars", type=int, help="length in bars of the model's time signature (default 8)")
@@ -50,7 +51,12 @@ def register(sub) -> None:
     add_dataclass_args(g, SamplingOptions)
     primer = g.add_mutually_exclusive_group()
     primer.add_argument("--primer", help='MIDI pitches to continue, one quarter note each, e.g. "60 62 64"')
-    primer.add_argument("--primer-midi", metavar="FILE", help="a MIDI file whose melody is continued")
+    primer.add_argument("--primer-file", "--primer-midi", dest="primer_file", metavar="FILE",
+                        help="a .mid, .abc, .musicxml or .krn file whose melody is continued (read like the corpus, "
+                             "within the primer limits); the output takes its time signature unless "
+                             "--time-signature is given (--primer-midi is the old name)")
+    g.add_argument("--primer-tune", metavar="X", help="the X: number of the tune to continue in an ABC --primer-file "
+                                                      "(default: its first tune)")
     g.add_argument("--time-signature", metavar="N/D",
                    help="metre of the melody, e.g. 3/4 or 6/8 (default: the model's most common one); lookback and "
                         "attention models are conditioned on it, basic models only get its bar lines")
@@ -59,8 +65,11 @@ def register(sub) -> None:
     g.add_argument("--out-dir", default="outputs/music", help="where the files go (default outputs/music)")
     g.add_argument("--synth", choices=("auto", "fluidsynth", "builtin"), default="auto",
                    help="WAV renderer: FluidSynth if installed (auto), or our built-in synthesiser")
-    g.add_argument("--no-wav", action="store_true")
-    g.add_argument("--no-png", action="store_true")
+    from app.music.formats import OutputFormats
+
+    add_dataclass_args(g, OutputFormats)
+    g.add_argument("--no-wav", action="store_true", help="leave the .wav out of --formats")
+    g.add_argument("--no-png", action="store_true", help="leave the .png out of --formats")
     g.add_argument("--json", action="store_true", help="print the results as JSON")
     g.set_defaults(func=cmd_generate)
 
@@ -128,17 +137,38 @@ def cmd_generate(args) -> int:
     from app.core.options import from_args, given
     from app.music.generate import MelodyGenerator, write_melodies
 
+    from app.music.formats import OutputFormats
+
+    out = from_args(OutputFormats, args)  # checks --formats before any work
+    no_svg = False
+    if "svg" in out.chosen:
+        from app.music.engrave import available
+
+        if not available() and args.formats is not None:
+            raise OptionError("--formats svg needs the verovio package to engrave the score: pip install verovio "
+                              "(it is in requirements.txt), or leave svg out")
+        if not available():  # the default set engraves when it can (a note says so once the files are written)
+            import dataclasses
+
+            out = dataclasses.replace(out, formats=",".join(f for f in out.chosen if f != "svg"))
+            no_svg = True
+    formats = out.chosen
     gen = MelodyGenerator.load(args.model)
-    melodies = gen.generate(bars=args.bars, steps=args.steps, primer=args.primer, primer_midi=args.primer_midi,
-                            qpm=args.qpm, program=args.program, time_signature=args.time_signature, sampling=from_args(SamplingOptions, args),
-                            **given(MelodyOptions, args))
-    results = write_melodies(melodies, args.out_dir, wav=not args.no_wav, png=not args.no_png, synth=args.synth,
-                             title=gen.path.name)
+    melodies = gen.generate(bars=args.bars, steps=args.steps, primer=args.primer, primer_file=args.primer_file,
+                            primer_tune=args.primer_tune, qpm=args.qpm, program=args.program,
+                            time_signature=args.time_signature, sampling=from_args(SamplingOptions, args),
+                            **{k: v for k, v in given(MelodyOptions, args).items() if k != "steps"})  # --steps above
+    results = write_melodies(melodies, args.out_dir, wav="wav" in formats and not args.no_wav,
+                             png="png" in formats and not args.no_png, synth=args.synth, title=gen.path.name,
+                             scores=out.scores, fold=not out.no_fold)
+    if no_svg:
+        print("note: no engraved .svg score: the verovio package is not installed (pip install verovio)",
+              file=sys.stderr)
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "ids"} for r in results], indent=1))
         return 0
     for r in results:
-        files = "  ".join(r[k] for k in ("mid", "wav", "png") if k in r)
+        files = "  ".join(r[k] for k in ("mid", "wav", "png", "abc", "musicxml", "svg") if k in r)
         print(files)
         print(f"  {r['notes']} notes, {r['steps']} steps"
               + (f" ({r['primer_steps']} primer)" if r["primer_steps"] else "")

@@ -11,7 +11,7 @@ tab) or "music" (Music and Retrain tabs); hidden folders (a model being trained)
 any other model is refused, so the page cannot be used to read arbitrary paths.
 
 Outputs: every response writes into its own folder <outputs>/files/<32 random hex digits>/ (<timestamp>.txt, or
-<timestamp>_<k>.{mid,wav,png}); only <outputs>/files is served (`served_root`), so nobody can fetch another
+<timestamp>_<k>.{mid,wav,png,abc,musicxml,svg}); only <outputs>/files is served (`served_root`), so nobody can fetch another
 response's files without its random name, and job internals (<outputs>/jobs: spec.json, train.log, uploads) and
 primer work files (<outputs>/work) are never served. Gradio hands the page copies of the response's files under
 names derived from a per-server secret.
@@ -39,6 +39,7 @@ log = logging.getLogger("app.web")
 MAX_NAMES = 200
 MAX_MELODIES = 4  # output slots on the Music tab
 MAX_WEB_BARS = 64
+PRIMER_ABC_CHARS = 20_000  # pasted ABC primer (app.music.limits.PRIMER_LIMITS.max_tune_chars)
 NEW_MODEL = "(new model)"
 KEYS = ("any", "C", "G", "D", "A", "E", "F", "Bb", "Eb", "Am", "Em", "Bm", "Dm", "Gm", "D dorian", "A dorian",
         "G mixolydian", "C major-pentatonic", "A minor-pentatonic", "D blues", "chromatic")
@@ -172,10 +173,12 @@ def generate_music(models_dir: str | Path, model: str, count: int = 1, bars: int
                    key: str | None = None, qpm: float = 120.0, program: int = 0, seed: int | None = None,
                    primer: str | Path | None = None, out_root: str | Path = "outputs/web/files",
                    limits: UploadLimits = UploadLimits(), synth: str = "auto",
-                   work_dir: str | Path | None = None) -> list[dict]:
-    """Melodies from a listed model, each with .mid, .wav and .png, in a fresh folder under out_root named by 128
-    random bits. A primer is read in a bounded child process (app.web.primer) into a clean MIDI file in
-    work_dir (default: beside out_root in "work"), removed afterwards."""
+                   work_dir: str | Path | None = None, primer_abc: str | None = None) -> list[dict]:
+    """Melodies from a listed model, each with .mid, .wav, .png, the score as .abc and .musicxml, and the engraved
+    .svg (when verovio is installed), in a fresh folder under out_root named by 128 random bits. A primer (an
+    uploaded .mid/.abc/.musicxml/.krn file, or ABC text in primer_abc) is read in a bounded child process
+    (app.web.primer) into a clean MIDI file in work_dir (default: beside out_root in "work"), removed afterwards;
+    the melodies then take the primer's time signature."""
     from app.core.outputs import ensure_dir, new_folder
     from app.music.generate import MelodyGenerator, write_melodies
 
@@ -184,22 +187,43 @@ def generate_music(models_dir: str | Path, model: str, count: int = 1, bars: int
     seed = _seed(seed)
     key = None if key in (None, "", "any") else str(key).strip()
     path = resolve_model(models_dir, model, "music")
-    clean = None
-    if primer:
-        from app.web.primer import clean_primer
+    clean = pasted = None
+    primer_abc = (primer_abc or "").strip() or None
+    if primer and primer_abc:
+        raise OptionError("give one primer: upload a file or paste an ABC tune, not both")
+    if primer or primer_abc:
+        from app.web.primer import clean_primer, write_abc_primer
 
         work = ensure_dir(Path(work_dir) if work_dir is not None else Path(out_root).parent / "work")
         clean = work / f"{secrets.token_hex(16)}.mid"
-        clean_primer(primer, path, clean, Path(primer).name, limits)
+        if primer_abc:
+            pasted = write_abc_primer(primer_abc, work / f"{secrets.token_hex(16)}.abc")
+        try:
+            clean_primer(pasted or primer, path, clean, "the pasted ABC" if pasted else Path(primer).name, limits)
+        finally:
+            if pasted is not None and pasted.exists():
+                pasted.unlink()
     try:
         out_dir = new_folder(ensure_dir(out_root), secrets.token_hex(16))
         gen = MelodyGenerator.load(path)
         melodies = gen.generate(n=count, bars=bars, temperature=float(temperature), seed=seed, key=key,
-                                qpm=float(qpm), program=int(program), primer_midi=clean)
-        return write_melodies(melodies, out_dir, synth=synth, title=gen.path.name)
+                                qpm=float(qpm), program=int(program), primer_file=clean)
+        from app.music.engrave import available
+
+        scores = ("abc", "musicxml") + (("svg",) if available() else ())
+        return write_melodies(melodies, out_dir, synth=synth, title=gen.path.name, scores=scores)
     finally:
         if clean is not None and clean.exists():
             clean.unlink()
+
+
+def score_html(svg_path: str | None) -> str:
+    """The engraved score for the page: verovio's SVG (our own output, inline), or a line saying why there is
+    none."""
+    if not svg_path:
+        return ('<p class="score-missing">No engraved score: the verovio package is not installed on this server '
+                '(the .abc and .musicxml downloads are there).</p>')
+    return f'<div class="score">{Path(svg_path).read_text(encoding="utf-8")}</div>'
 
 
 def _seed(value) -> int | None:
@@ -273,6 +297,8 @@ CSS = """
 .names-list { columns: 3 12em; font-size: 1.05em; }
 .new-badge { background: #dcfce7; color: #166534; border-radius: 4px; padding: 0 4px; font-size: 0.8em; }
 .status-error { color: #b91c1c; font-weight: 600; }
+.score { background: white; border-radius: 6px; padding: 4px; }
+.score svg { width: 100%; height: auto; }
 """
 
 
@@ -364,8 +390,12 @@ def build_app(config: WebConfig | None = None, queue=None):
                                                   "is installed")
                         m_seed = gr.Textbox(label="Seed (optional: same seed, same melodies)", placeholder="random",
                                             max_length=12, elem_id="music-seed")
-                        m_primer = gr.File(label="Primer MIDI (optional): the melody continues it",
-                                           file_count="single", type="filepath", elem_id="music-primer")
+                        m_primer = gr.File(label="Primer (optional): a .mid, .abc or .musicxml file the melody "
+                                                 "continues", file_count="single", type="filepath",
+                                           elem_id="music-primer")
+                        m_primer_abc = gr.Textbox(label="... or paste a primer tune in ABC (optional)", lines=4,
+                                                  max_length=PRIMER_ABC_CHARS, elem_id="music-primer-abc",
+                                                  placeholder="X:1\nM:6/8\nK:G\nD|GAB c2e|dBG A2D|")
                         m_go = gr.Button("Generate music", variant="primary", elem_id="music-generate")
                     with gr.Column(scale=2):
                         m_status = gr.Markdown(elem_id="music-status")
@@ -379,8 +409,11 @@ def build_app(config: WebConfig | None = None, queue=None):
                                 image = gr.Image(type="filepath", interactive=False, label="Piano roll",
                                                  buttons=["download", "fullscreen"],
                                                  elem_id=f"music-image-{k}")
+                                score = gr.HTML(elem_id=f"music-score-{k}")
                                 mid = gr.File(label="Download (.mid)", interactive=False, elem_id=f"music-mid-{k}")
-                            slots.append((col, title, audio, image, mid))
+                                sheet = gr.File(label="Download the score (.abc, .musicxml)", interactive=False,
+                                                file_count="multiple", elem_id=f"music-sheet-{k}")
+                            slots.append((col, title, audio, image, score, mid, sheet))
                 if not music_models:
                     gr.Markdown("No music model is installed on this server; train one with "
                                 "`python -m app music train --out models/mytunes` or on the Retrain tab.")
@@ -420,25 +453,27 @@ def build_app(config: WebConfig | None = None, queue=None):
         n_go.click(on_names, [n_model, n_count, n_temp, n_prefix, n_suffix, n_novel, n_seed],
                    [n_status, n_out, n_file], api_name="names", concurrency_limit=4, concurrency_id="names")
 
-        def on_music(model, count, bars, temp, key, qpm, program, seed, primer):
+        def on_music(model, count, bars, temp, key, qpm, program, seed, primer, primer_abc):
             primer_known = {str(primer): Path(str(primer)).name} if primer else {}
             res, err = _run_safely("music generation", lambda: generate_music(
                 models_dir, model, count, bars, temp, key, qpm, program, seed, primer, served_root(out), cfg.limits,
-                cfg.synth, out / "work"), {**known, **primer_known})
+                cfg.synth, out / "work", primer_abc), {**known, **primer_known})
             updates = [err or ""]
             for k in range(MAX_MELODIES):
                 r = res[k] if res and k < len(res) else None
                 if r is None:
-                    updates += [gr.Column(visible=False), "", None, None, None]
+                    updates += [gr.Column(visible=False), "", None, None, "", None, None]
                 else:
                     updates += [gr.Column(visible=True),
                                 f"**Melody {k + 1}**: {r['notes']} notes, {r['steps']} steps"
                                 + (f" ({r['primer_steps']} from the primer)" if r["primer_steps"] else "")
                                 + f", WAV by {r.get('synth', '?')}",
-                                r.get("wav"), r.get("png"), r["mid"]]
+                                r.get("wav"), r.get("png"), score_html(r.get("svg")), r["mid"],
+                                [r[f] for f in ("abc", "musicxml") if f in r]]
             return updates
 
-        m_go.click(on_music, [m_model, m_count, m_bars, m_temp, m_key, m_qpm, m_prog, m_seed, m_primer],
+        m_go.click(on_music, [m_model, m_count, m_bars, m_temp, m_key, m_qpm, m_prog, m_seed, m_primer,
+                              m_primer_abc],
                    [m_status] + [c for slot in slots for c in slot], api_name="music", concurrency_limit=2,
                    concurrency_id="music")
 

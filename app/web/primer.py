@@ -1,11 +1,13 @@
-"""Primer MIDI files for the web page, read outside the server process and within bounds.
+"""Primer files for the web page (MIDI, ABC, MusicXML, kern), read outside the server process and within bounds.
 
-`clean_primer` first scans the upload's events (app.web.uploads.midi_extent: linear in its bytes, builds
-nothing) and refuses a file longer than the model can take or with too many notes. It then reads the file for real
+`clean_primer` first scans a MIDI upload's events (app.web.uploads.midi_extent: linear in its bytes, builds
+nothing) and refuses a file longer than the model can take or with too many notes; a score upload (.abc, .musicxml,
+.krn; or ABC text pasted on the page, `write_abc_primer`) is checked for size only, since its parsing is bounded in
+the child (PRIMER_LIMITS: notes, length, music21 CPU seconds). It then reads the file for real
 in a child process (`python -m app.web.primer MODEL IN OUT`) that lowers its own priority (nice 10), limits its
 memory (RLIMIT_AS, MAX_MEMORY_BYTES) and CPU time, dies with the server (PR_SET_PDEATHSIG) and is killed after
 MAX_SECONDS; at most MAX_CHILDREN run at once. The child writes the primer's melody, on the model's grid, as a small
-clean MIDI file OUT, which is what generation then reads. Messages never name server paths: the file is called by
+clean MIDI file OUT (in the primer's own time signature), which is what generation then reads. Messages never name server paths: the file is called by
 the name the user gave it.
 """
 
@@ -34,10 +36,17 @@ def clean_primer(path: str | Path, model_dir: str | Path, dest: str | Path, disp
     from app.music.sampler import MAX_STEPS
     from app.web.uploads import check_midi_file, midi_extent
 
-    check_midi_file(path, display, limits=limits)
-    spq = MelodyGenerator.load(model_dir).steps_per_quarter
-    max_quarters = min(limits.max_piece_quarters, MAX_STEPS / spq)
-    midi_extent(path, display, max_quarters=max_quarters, max_notes=limits.max_notes)
+    suffix = Path(path).suffix.lower()
+    if suffix not in SCORE_SUFFIXES + (".mid", ".midi"):
+        raise DataError(f"{display!r} is not a primer file this page reads; upload a MIDI (.mid), ABC (.abc), "
+                        f"MusicXML (.musicxml, .xml, .mxl) or kern (.krn) file, or paste an ABC tune")
+    if suffix in SCORE_SUFFIXES:
+        check_score_file(path, display, limits)  # parsed only in the child, within PRIMER_LIMITS and its CPU limit
+    else:
+        check_midi_file(path, display, limits=limits)
+        spq = MelodyGenerator.load(model_dir).steps_per_quarter
+        max_quarters = min(limits.max_piece_quarters, MAX_STEPS / spq)
+        midi_extent(path, display, max_quarters=max_quarters, max_notes=limits.max_notes)
     if not _slots.acquire(timeout=MAX_SECONDS):
         raise DataError("the server is busy reading other primer files; try again in a moment")
     try:
@@ -62,6 +71,45 @@ def clean_primer(path: str | Path, model_dir: str | Path, dest: str | Path, disp
     if proc.returncode != 0 or not Path(dest).is_file():
         why = "needs more memory than a primer may use" if b"MemoryError" in proc.stderr else "could not be read"
         raise DataError(f"{display!r} {why}; upload a shorter MIDI file with one melody")
+    return Path(dest)
+
+
+SCORE_SUFFIXES = (".abc", ".musicxml", ".xml", ".mxl", ".krn")
+
+
+def check_score_file(path: str | Path, display: str, limits) -> Path:
+    """An uploaded score primer (.abc, .musicxml, .xml, .mxl, .krn): size within the upload limit and the primer
+    limit, text where text is expected. Its music is parsed only in the bounded child."""
+    from app.music.limits import PRIMER_LIMITS
+
+    p = Path(path)
+    size = p.stat().st_size
+    cap = min(limits.max_file_bytes, PRIMER_LIMITS.max_score_bytes)
+    if p.suffix.lower() == ".abc":
+        cap = min(cap, PRIMER_LIMITS.max_tune_chars * PRIMER_LIMITS.max_tunes_per_file)
+    if size > cap:
+        raise DataError(f"{display!r} is {size:,} bytes; a score primer may have at most {cap:,}")
+    if size == 0:
+        raise DataError(f"{display!r} is empty; upload an ABC tune, a MusicXML score or a MIDI file")
+    return p
+
+
+def write_abc_primer(text: str, dest: str | Path) -> Path:
+    """Pasted ABC text -> a .abc file `dest` to read as a primer; refuses text longer than one ABC tune may be
+    (PRIMER_LIMITS.max_tune_chars) or with no notes line. Adds an X: line when the text has none."""
+    from app.music.limits import PRIMER_LIMITS
+
+    text = str(text or "").replace("\r\n", "\n").strip()
+    if len(text) > PRIMER_LIMITS.max_tune_chars:
+        raise DataError(f"the pasted ABC primer has {len(text):,} characters; one tune may have at most "
+                        f"{PRIMER_LIMITS.max_tune_chars:,}")
+    if not any(line.strip() and not line.lstrip().startswith("%") and not (len(line) > 1 and line[1] == ":")
+               for line in text.splitlines()):
+        raise DataError("the pasted ABC primer has no line of notes; paste a tune such as\n"
+                        "X:1\nM:6/8\nK:G\nGAB c2e|dBG A2D|")
+    if not text.startswith("X:"):
+        text = "X:1\n" + text
+    Path(dest).write_text(text + "\n", encoding="utf-8")
     return Path(dest)
 
 
@@ -94,9 +142,9 @@ def main(argv: list[str]) -> int:
         from app.music.midi_io import write_midi
 
         gen = MelodyGenerator.load(model_dir)
-        ids = gen.primer_ids(midi=primer)
+        ids, ts = gen.read_primer(file=primer)  # any primer file: .mid, .abc, .musicxml, .krn (app.music.primer_file)
         write_midi(gen.codec.decode(ids, steps_per_quarter=gen.steps_per_quarter, qpm=120.0,
-                                    time_signature=gen.time_signature), out)
+                                    time_signature=ts or gen.time_signature), out)
         print(json.dumps({"ok": True, "steps": int(len(ids))}))
         return 0
     except AppError as exc:
