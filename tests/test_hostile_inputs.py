@@ -294,7 +294,8 @@ def _edit_weights(folder, fn):
 
 
 @pytest.mark.parametrize("edit,match", [
-    (lambda w: w.update({"head/kernel": w["head/kernel"][:, :-1]}), r"head/kernel has shape \(256, 50\)"),
+    # the shipped folk model is a lookback model: its head has V + 4 outputs (tokens and 4 repeat labels)
+    (lambda w: w.update({"head/kernel": w["head/kernel"][:, :-1]}), r"head/kernel has shape \(256, 54\), config.json and vocab.json \(51 tokens\) need \(256, 55\)"),
     (lambda w: w["rnn_0/bias"].__setitem__(3, np.nan), "non-finite"),
     (lambda w: w["head/bias"].__setitem__(0, np.inf), "non-finite"),
     (lambda w: w.update({"head/bias": w["head/bias"].astype(np.int32)}), "dtype int32"),
@@ -302,10 +303,12 @@ def _edit_weights(folder, fn):
     (lambda w: w.update(extra=np.zeros(3, np.float32)), "unexpected"),
 ])
 def test_bad_weights_are_model_folder_errors(tmp_path, edit, match):
+    from app.music.generate import MelodyGenerator
+
     folder = _copy(tmp_path, "folk")
     _edit_weights(folder, edit)
     with pytest.raises(ModelFolderError, match=match):
-        load_model_folder(folder)
+        MelodyGenerator.load(folder)  # the folder check, then the arch's own shape check
 
 
 @pytest.mark.parametrize("edit,match", [

@@ -154,6 +154,8 @@ def test_numpy_fast_path_equals_keras_trainer(keras_mod, arch_name):
     assert W.shape == (3, 40) and W.min() == 1  # one whole chunk per piece: both start from zero state
     keras_probs = softmax(np.asarray(trainer(X), np.float64))
     weights = arch.keras().export_weights(trainer, CFG)
+    # the shapes the folder check demands are those the Keras model exports
+    assert {k: w.shape for k, w in weights.items()} == arch.numpy().weight_shapes(CFG, settings, V)
     st = arch.numpy().make_stepper(weights, CFG, settings, V)
     if arch_name == "lookback":
         labels, lb_tok = st.run_labels(X["ids"], METRES)

@@ -36,11 +36,14 @@ def expected_shapes(cfg: ModelConfig, vocab_size: int) -> dict[str, tuple[int, .
 
 
 def check_weights(weights: dict[str, np.ndarray], cfg: ModelConfig, vocab_size: int, where: str = "weights",
-                  layout: bool = True) -> None:
-    """Raise ModelFolderError unless `weights` has exactly the arrays of `expected_shapes`, each a floating-point
-    array of that shape with only finite values (a NaN weight silently turns every sample into garbage).
-    layout=False: only dtype and finiteness (a model whose arrays are not the shared sequence model's)."""
-    if not layout:
+                  layout: bool = True, shapes: dict[str, tuple] | None = None) -> None:
+    """Raise ModelFolderError unless `weights` has exactly the arrays of `expected_shapes` (or `shapes`, another
+    architecture's), each a floating-point array of that shape with only finite values (a NaN weight silently turns
+    every sample into garbage). layout=False: only dtype and finiteness (a model whose arrays are not the shared
+    sequence model's, checked by its own loader)."""
+    if shapes is not None:
+        want = {k: tuple(v) for k, v in shapes.items()}
+    elif not layout:
         # another architecture (e.g. a music arch recorded in config.json) has its own arrays: its stepper checks
         # their shapes; every array must still be finite floating point
         want = {k: np.shape(a) for k, a in weights.items()}

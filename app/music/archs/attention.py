@@ -178,6 +178,15 @@ class AttentionStepper:
         return out
 
 
+def weight_shapes(model_cfg, settings: AttentionSettings, vocab_size: int, spq: int = 4) -> dict[str, tuple]:
+    """The arrays of weights.npz and their shapes: the LSTM reads x_t and the previous attention vector."""
+    u, d = model_cfg.units, settings.attn_dim
+    return {"rnn_0/kernel": (input_size(settings, vocab_size, spq) + u, 4 * u), "rnn_0/recurrent_kernel": (u, 4 * u),
+            "rnn_0/bias": (4 * u,), "attn/key": (u, d), "attn/query": (u, d), "attn/query_bias": (d,),
+            "attn/v": (d,), "attn/out_kernel": (2 * u, u), "attn/out_bias": (u,), "head/kernel": (u, vocab_size),
+            "head/bias": (vocab_size,)}
+
+
 def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4, 4), spq=4):
     return AttentionStepper(weights, model_cfg, settings, vocab_size, time_signature=time_signature, spq=spq)
 

@@ -96,12 +96,17 @@ def _jsonable(d: dict) -> dict:
 def stepper_for(folder, time_signature=None):
     """The numpy stepper of a loaded model folder (app.core.folder.ModelFolder) for generation in
     `time_signature` (default: the model's most common metre, config codec.time_signature)."""
+    from app.core.stepper import check_weights
+
     arch, settings = folder_arch(folder.config)
     codec = folder.config.get("codec", {})
     ts = tuple(time_signature or codec.get("time_signature") or (4, 4))
+    spq = int(codec.get("steps_per_quarter", 4))
+    check_weights(folder.weights, folder.model_config, folder.vocab.size, where=f"{folder.path}/weights.npz",
+                  shapes=arch.numpy().weight_shapes(folder.model_config, settings, folder.vocab.size, spq))
     try:
         return arch.numpy().make_stepper(folder.weights, folder.model_config, settings, folder.vocab.size,
-                                         time_signature=ts, spq=int(codec.get("steps_per_quarter", 4)))
+                                         time_signature=ts, spq=spq)
     except (KeyError, ValueError, IndexError) as exc:  # arrays missing or of the wrong shape for this arch
         raise ModelFolderError(f"{folder.path}/weights.npz does not fit a {arch.name} model with this config and "
                                f"vocabulary ({type(exc).__name__}: {exc}); the folder's files do not belong "

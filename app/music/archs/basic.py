@@ -18,6 +18,13 @@ def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4,
     return NumpyStepper(weights, model_cfg, vocab_size)
 
 
+def weight_shapes(model_cfg, settings, vocab_size, spq=4) -> dict[str, tuple[int, ...]]:
+    """The arrays of weights.npz and their shapes (the shared sequence model's layout)."""
+    from app.core.stepper import expected_shapes
+
+    return expected_shapes(model_cfg, vocab_size)
+
+
 def training_arrays(pieces, metres, settings, vocab_size, spq, tx):
     from app.music.train import sequence_chunks
 

@@ -252,6 +252,13 @@ class LookbackStepper:
         return tok.reshape(b, T, self.vocab_size)
 
 
+def weight_shapes(model_cfg, settings: LookbackSettings, vocab_size: int, spq: int = 4) -> dict[str, tuple]:
+    """The arrays of weights.npz and their shapes: one LSTM on the lookback input, a head of V + n labels."""
+    u, n = model_cfg.units, len(settings.lookbacks)
+    return {"rnn_0/kernel": (input_size(settings, vocab_size, spq), 4 * u), "rnn_0/recurrent_kernel": (u, 4 * u),
+            "rnn_0/bias": (4 * u,), "head/kernel": (u, vocab_size + n), "head/bias": (vocab_size + n,)}
+
+
 def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4, 4), spq=4):
     return LookbackStepper(weights, model_cfg, settings, vocab_size, time_signature=time_signature, spq=spq)
 
