@@ -53,6 +53,7 @@ from app.music.metre import bar_grid, metre_label
 from app.music.sources import DEFAULT_SOURCES, SourceFile, Skip, find_files, printable, read_file
 
 BUILD_VERSION = "melody-corpus-4"  # bump when reading/extraction/encoding changes: invalidates every cache
+FILE_VERSION = "notes-kept-1"  # in the file cache keys: per-file results that also count the notes kept
 SPLIT_VERSION = "families-24"  # in the build key: a new split rule re-splits without re-parsing any file
 FAMILY_RUN = 24  # shared consecutive intervals that make two pieces one tune family (measured: families of <= 5)
 CORPUS_FILE = "corpus.npz"
@@ -86,7 +87,8 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
     "expanded" or "not expanded" with repeats_detail, written_tokens: the piece's tokens in written order),
     skipped (list of Skip JSON), out_of_range (notes clamped/dropped), short_segments (segments dropped).
     """
-    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0}
+    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0,
+                 "notes": []}
     try:
         cfg = ExtractConfig(**config)
         codec = MelodyCodec(cfg.min_pitch, cfg.max_pitch)
@@ -97,6 +99,8 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
         out["pieces_read"] = len(pieces) + len(skips)  # each skip from read_file is one file or tune that failed
         tokens = 0
         for piece in pieces:
+            kept = piece_notes(piece)
+            out["notes"].append(kept)
             try:
                 res = extract_melodies(piece, cfg, limits)
             except Exception as exc:  # a piece we cannot interpret must not stop the file's other pieces
@@ -104,6 +108,9 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
                 continue
             out["out_of_range"] += res.out_of_range
             out["short_segments"] += res.short_segments
+            if res.track is not None:
+                t = piece.tracks[res.track]
+                kept["track"] = {"index": res.track, "name": printable(t.name), "program": int(t.program)}
             if res.skip:
                 out["skipped"].append(Skip(piece.name, res.skip, res.detail).to_json())
                 continue
@@ -114,6 +121,7 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
                     f"is {limits.max_tokens_per_file:,} (ReadLimits.max_tokens_per_file)")).to_json())
                 continue
             tokens += steps
+            kept["kept"] = sum(len(m.notes()) for m in res.melodies)
             segments = [codec.encode(m).tolist() for m in res.melodies]
             written_tokens = sum(len(s) for s in segments)
             if piece.written is not None:  # expanded repeats: what the written order would have given
@@ -133,6 +141,45 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
     return out
 
 
+def piece_notes(piece) -> dict:
+    """What a piece holds before extraction, for the kept-notes report: its name, pitched notes (all non-drum
+    tracks), drum notes, its number of tracks with notes; `kept` (notes in the kept tokens) and `track` (the chosen
+    track: index, name, program; melody mode) are filled in by the extraction."""
+    return {"piece": piece.name, "pitched": sum(len(t.notes) for t in piece.tracks if not t.is_drum),
+            "drums": sum(len(t.notes) for t in piece.tracks if t.is_drum),
+            "tracks": sum(1 for t in piece.tracks if t.notes), "kept": 0, "track": None}
+
+
+def notes_report(files, results, mode: str = "melody") -> dict:
+    """Notes in the source files against notes kept in the corpus (issue 14): totals, and one item per file that
+    lost notes or had several tracks to choose from (a file with one track whose notes were all kept is only
+    counted, so the default corpus's report stays small). Shares are kept / pitched notes."""
+    items, pitched, drums, kept, whole = [], 0, 0, 0, 0
+    for f, res in zip(files, results):
+        entries = (res or {}).get("notes", [])
+        if not entries:
+            continue
+        n = sum(e["pitched"] for e in entries)
+        k = sum(e["kept"] for e in entries)
+        pitched, drums, kept = pitched + n, drums + sum(e["drums"] for e in entries), kept + k
+        n_tracks = max(e["tracks"] for e in entries)
+        if k >= n and n_tracks <= 1:
+            whole += 1
+            continue
+        chosen = [e["track"] for e in entries if e["track"] is not None]
+        item = {"source": f.label, "pieces": len(entries), "tracks": n_tracks, "notes": n, "kept": k,
+                "share": round(k / n, 4) if n else 0.0}
+        if mode == "melody":
+            item["track"] = chosen[0] if chosen and all(c == chosen[0] for c in chosen) else (
+                "various" if chosen else None)
+        items.append(item)
+    shares = [i["share"] for i in items]
+    return {"mode": mode, "pitched": pitched, "drums": drums, "kept": kept,
+            "share": round(kept / pitched, 4) if pitched else 0.0,
+            "files_whole": whole, "files_listed": len(items),
+            "lowest_share": min(shares) if shares else 1.0, "items": items}
+
+
 def _extract_chunk(items: list[tuple[str, str, tuple[int, int] | None]], config: dict) -> list[dict]:
     return [extract_file(path, label, config, tunes) for path, label, tunes in items]
 
@@ -140,18 +187,23 @@ def _extract_chunk(items: list[tuple[str, str, tuple[int, int] | None]], config:
 def _merge(parts: list[dict], limits: ReadLimits = DEFAULT_LIMITS) -> dict:
     """Results of consecutive parts of one file (in order) -> the file's result, with the per-file token limit
     applied to the whole file (each part was only bounded on its own)."""
-    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0}
+    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0,
+                 "notes": []}
     tokens = 0
     for r in parts:
         for k in ("pieces_read", "out_of_range", "short_segments"):
             out[k] += r[k]
         out["skipped"].extend(r["skipped"])
+        out["notes"].extend(r.get("notes", []))
         for piece in r["pieces"]:
             steps = sum(len(seg) for seg in piece["segments"])
             if tokens + steps > limits.max_tokens_per_file:
                 out["skipped"].append(Skip(piece["name"], "too many tokens", (
                     f"the file's pieces so far plus this one make {tokens + steps:,} tokens; the limit per file "
                     f"is {limits.max_tokens_per_file:,} (ReadLimits.max_tokens_per_file)")).to_json())
+                for n in out["notes"]:
+                    if n["piece"] == piece["name"]:
+                        n["kept"] = 0
                 continue
             tokens += steps
             out["pieces"].append(piece)
@@ -288,10 +340,10 @@ def build_corpus(sources: Sequence[str] = DEFAULT_SOURCES, out: str | Path = DEF
     cfg_json = json.dumps(to_dict(config), sort_keys=True)
 
     digests = [_file_digest(f.path) for f in files]
-    file_keys = [_sha(BUILD_VERSION, cfg_json, d) for d in digests]
+    file_keys = [_sha(BUILD_VERSION, FILE_VERSION, cfg_json, d) for d in digests]
     source_hash = _sha(BUILD_VERSION, *(f"{f.label}={d}" for f, d in zip(files, digests)),
                        *(f"{s.source}:{s.reason}" for s in find_skips))
-    build_key = _sha(source_hash, cfg_json, repr(val_fraction), repr(seed), SPLIT_VERSION)
+    build_key = _sha(source_hash, cfg_json, repr(val_fraction), repr(seed), SPLIT_VERSION, FILE_VERSION)
 
     corpus_file = out / CORPUS_FILE
     if use_cache and corpus_file.exists():
@@ -477,6 +529,7 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
                   "augmented_segments": int((~original).sum()),
                   "train_tokens": int(lengths[(split_arr == 0) & original].sum()) if len(lengths) else 0,
                   "val_tokens": int(lengths[split_arr == 1].sum()) if len(lengths) else 0},
+        "notes_kept": notes_report(files, results, "melody"),
         "repeats": _repeat_report(pieces),
         "metres": _metre_report(pieces),
         "skipped": {"total": len(skipped), "counts": _reason_counts(skipped), "items": skipped},
@@ -560,6 +613,18 @@ def _save_npz(path: Path, arrays: dict, meta: dict, report: dict) -> None:
         raise
 
 
+def _notes_line(nk: dict | None) -> str:
+    """One summary line: notes kept of the pitched notes, and the file that lost the most (issue 14)."""
+    if not nk:
+        return "  notes kept: not counted (corpus built by an older version)"
+    line = (f"  notes kept ({nk['mode']} mode): {nk['kept']:,} of {nk['pitched']:,} pitched notes "
+            f"({100 * nk['share']:.1f} %)")
+    if nk["items"]:
+        worst = min(nk["items"], key=lambda i: i["share"])
+        line += f"; lowest file {100 * worst['share']:.0f} % ({worst['source']}); per file in report.json notes_kept"
+    return line
+
+
 def format_summary(result: BuildResult) -> str:
     """A few lines for the terminal: counts, split, vocabulary usage, skips by reason (first few listed)."""
     r = result.report
@@ -575,6 +640,7 @@ def format_summary(result: BuildResult) -> str:
                                                     if sp["augmented_segments"] else ""),
         f"  vocabulary: {r['vocabulary']['used']} of {r['vocabulary']['size']} tokens used; notes out of range: "
         f"{r['notes_out_of_range']['count']} ({r['notes_out_of_range']['action']})",
+        _notes_line(r.get("notes_kept")),
         f"  skipped: {r['skipped']['total']}" + (" (" + ", ".join(f"{k} {v}" for k, v in
                                                                   r["skipped"]["counts"].items()) + ")"
                                                   if r["skipped"]["total"] else ""),
