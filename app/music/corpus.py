@@ -53,7 +53,7 @@ from app.music.metre import bar_grid, metre_label
 from app.music.sources import DEFAULT_SOURCES, SourceFile, Skip, find_files, printable, read_file
 
 BUILD_VERSION = "melody-corpus-4"  # bump when reading/extraction/encoding changes: invalidates every cache
-FILE_VERSION = "notes-kept-1"  # in the file cache keys: per-file results that also count the notes kept
+FILE_VERSION = "notes-kept-2"  # in the file cache keys: per-file results that also count the notes kept
 SPLIT_VERSION = "families-24"  # in the build key: a new split rule re-splits without re-parsing any file
 FAMILY_RUN = 24  # shared consecutive intervals that make two pieces one tune family (measured: families of <= 5)
 CORPUS_FILE = "corpus.npz"
@@ -91,7 +91,7 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
                  "notes": []}
     try:
         cfg = ExtractConfig(**config)
-        codec = MelodyCodec(cfg.min_pitch, cfg.max_pitch)
+        codec = corpus_codec(cfg)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # music21/pretty_midi warn on odd but usable input
             pieces, skips = read_file(SourceFile(path, label), tunes, limits)
@@ -99,8 +99,11 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
         out["pieces_read"] = len(pieces) + len(skips)  # each skip from read_file is one file or tune that failed
         tokens = 0
         for piece in pieces:
-            kept = piece_notes(piece)
+            kept = piece_notes(piece, cfg.drums if cfg.mode == "poly" else False)
             out["notes"].append(kept)
+            if cfg.mode == "poly":
+                tokens = _poly_piece(piece, cfg, codec, limits, out, kept, tokens)
+                continue
             try:
                 res = extract_melodies(piece, cfg, limits)
             except Exception as exc:  # a piece we cannot interpret must not stop the file's other pieces
@@ -141,11 +144,64 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
     return out
 
 
-def piece_notes(piece) -> dict:
+def corpus_codec(config: ExtractConfig):
+    """The token codec of a corpus mode: MelodyCodec (melody) or PolyCodec (poly), over the config's pitch range."""
+    if config.mode == "poly":
+        from app.music.polycodec import PolyCodec
+
+        return PolyCodec(config.min_pitch, config.max_pitch)
+    return MelodyCodec(config.min_pitch, config.max_pitch)
+
+
+def codec_from_vocab(vocab: Vocabulary):
+    """The codec of a saved vocabulary, by its kind ("melody" or "poly")."""
+    if vocab.kind == "poly":
+        from app.music.polycodec import PolyCodec
+
+        return PolyCodec.from_vocab(vocab)
+    return MelodyCodec.from_vocab(vocab)
+
+
+def _poly_piece(piece, cfg: ExtractConfig, codec, limits: ReadLimits, out: dict, kept: dict, tokens: int) -> int:
+    """Poly mode, one piece (app.music.polyextract): append its result or skip to `out`; returns the file's tokens
+    so far (the per-file token limit counts poly tokens)."""
+    from app.music.polycodec import family_line
+    from app.music.polyextract import extract_poly
+
+    try:
+        res = extract_poly(piece, cfg, limits)
+    except Exception as exc:  # a piece we cannot interpret must not stop the file's other pieces
+        out["skipped"].append(Skip(piece.name, "unreadable", f"{type(exc).__name__}: {exc}"[:200]).to_json())
+        return tokens
+    out["out_of_range"] += res.out_of_range
+    out["short_segments"] += res.short_segments
+    if res.skip:
+        out["skipped"].append(Skip(piece.name, res.skip, res.detail).to_json())
+        return tokens
+    n_tokens = sum(steps + sum(e - s for _, s, e in notes) for notes, steps in res.segments)
+    if tokens + n_tokens > limits.max_tokens_per_file:
+        out["skipped"].append(Skip(piece.name, "too many tokens", (
+            f"the file's pieces so far plus this one make {tokens + n_tokens:,} tokens; the limit per file "
+            f"is {limits.max_tokens_per_file:,} (ReadLimits.max_tokens_per_file)")).to_json())
+        return tokens
+    segments = [codec.encode(notes, steps).tolist() for notes, steps in res.segments]
+    kept["kept"] = res.kept_notes
+    kept["unisons"] = res.unisons
+    out["pieces"].append({"name": piece.name, "qpm": round(float(piece.qpm), 3),
+                          "time_signature": list(piece.time_signature), "transposed_by": res.transposed_by,
+                          "segments": segments, "metres": [[list(c) for c in m] for m in res.metres],
+                          "lines": [family_line(notes).tolist() for notes, _ in res.segments],
+                          "repeats": piece.repeats, "repeats_detail": piece.repeats_detail,
+                          "written_tokens": sum(len(x) for x in segments)})
+    return tokens + n_tokens
+
+
+def piece_notes(piece, drums: bool = False) -> dict:
     """What a piece holds before extraction, for the kept-notes report: its name, pitched notes (all non-drum
-    tracks), drum notes, its number of tracks with notes; `kept` (notes in the kept tokens) and `track` (the chosen
-    track: index, name, program; melody mode) are filled in by the extraction."""
-    return {"piece": piece.name, "pitched": sum(len(t.notes) for t in piece.tracks if not t.is_drum),
+    tracks; with `drums`, drum tracks count as pitched, as poly --drums keeps them), drum notes, its number of
+    tracks with notes; `kept` (notes in the kept tokens) and `track` (the chosen track: index, name, program;
+    melody mode) are filled in by the extraction."""
+    return {"piece": piece.name, "pitched": sum(len(t.notes) for t in piece.tracks if drums or not t.is_drum),
             "drums": sum(len(t.notes) for t in piece.tracks if t.is_drum),
             "tracks": sum(1 for t in piece.tracks if t.notes), "kept": 0, "track": None}
 
@@ -174,7 +230,8 @@ def notes_report(files, results, mode: str = "melody") -> dict:
                 "various" if chosen else None)
         items.append(item)
     shares = [i["share"] for i in items]
-    return {"mode": mode, "pitched": pitched, "drums": drums, "kept": kept,
+    unisons = sum(e.get("unisons", 0) for res in results for e in (res or {}).get("notes", []))
+    return {"mode": mode, "pitched": pitched, "drums": drums, "kept": kept, "unisons_merged": unisons,
             "share": round(kept / pitched, 4) if pitched else 0.0,
             "files_whole": whole, "files_listed": len(items),
             "lowest_share": min(shares) if shares else 1.0, "items": items}
@@ -382,7 +439,7 @@ def build_corpus(sources: Sequence[str] = DEFAULT_SOURCES, out: str | Path = DEF
     if report["pieces"]["kept"] == 0:
         raise DataError(_skip_message(report["skipped"]["items"], len(files), sources))
 
-    vocab = MelodyCodec(config.min_pitch, config.max_pitch).vocab
+    vocab = corpus_codec(config).vocab
     _write_version(out, vocab, report, arrays, meta)
     if use_cache:
         _prune(cache_dir, {f"{k}.json" for k in file_keys})
@@ -472,7 +529,7 @@ def _prune(cache_dir: Path, keep: set[str]) -> None:
 
 def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fraction: float, seed: int):
     """Per-file results -> (report, arrays for corpus.npz, meta)."""
-    codec = MelodyCodec(config.min_pitch, config.max_pitch)
+    codec = corpus_codec(config)
     skipped = [s.to_json() for s in find_skips]
     pieces = []
     pieces_read = out_of_range = short = 0
@@ -482,7 +539,7 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
         pieces_read += res["pieces_read"]
         out_of_range += res["out_of_range"]
         short += res["short_segments"]
-    families = tune_families([p["segments"] for p in pieces])
+    families = tune_families([p.get("lines", p["segments"]) for p in pieces])
     val_names = _split([p["name"] for p in pieces], families, val_fraction, seed)
 
     seqs, split, piece_idx, shift, seg_idx = [], [], [], [], []
@@ -529,7 +586,8 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
                   "augmented_segments": int((~original).sum()),
                   "train_tokens": int(lengths[(split_arr == 0) & original].sum()) if len(lengths) else 0,
                   "val_tokens": int(lengths[split_arr == 1].sum()) if len(lengths) else 0},
-        "notes_kept": notes_report(files, results, "melody"),
+        "mode": config.mode,
+        "notes_kept": notes_report(files, results, config.mode),
         "repeats": _repeat_report(pieces),
         "metres": _metre_report(pieces),
         "skipped": {"total": len(skipped), "counts": _reason_counts(skipped), "items": skipped},
@@ -537,7 +595,7 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
                        "usage": {tok: int(n) for tok, n in zip(codec.vocab.tokens, usage)},
                        "unused": [t for t, n in zip(codec.vocab.tokens, usage) if n == 0]},
     }
-    meta = {"format": BUILD_VERSION, "config": to_dict(config), "vocab": codec.vocab.to_json(),
+    meta = {"format": BUILD_VERSION, "mode": config.mode, "config": to_dict(config), "vocab": codec.vocab.to_json(),
             "pieces": [{"name": p["name"], "qpm": p["qpm"], "time_signature": p["time_signature"],
                         "transposed_by": p["transposed_by"], "metres": p["metres"]} for p in pieces]}
     return report, arrays, meta
@@ -663,13 +721,14 @@ class Corpus:
         metre [[step, num, den], ...] (every time signature along the array, each starting a bar; the first may
         be at a step <= 0, the bar phase of step 0; see app/music/metre.py), steps_per_quarter, transposed_by
         (key transposition), shift (augmentation semitones, 0 = original).
-    vocab, codec: the melody vocabulary and its codec; config: the ExtractConfig used;
+    vocab, codec: the vocabulary and its codec (MelodyCodec, or PolyCodec for a corpus built with --mode poly:
+        `config.mode`); config: the ExtractConfig used;
     meta: corpus-level metadata (format, build_key, config); report: the build report (as report.json).
     """
 
     path: Path
     vocab: Vocabulary
-    codec: MelodyCodec
+    codec: object
     config: ExtractConfig
     train: list[np.ndarray]
     val: list[np.ndarray]
@@ -733,7 +792,7 @@ def load_corpus(path: str | Path = DEFAULT_OUT) -> Corpus:
     config = from_dict(ExtractConfig, {k: (tuple(v) if isinstance(v, list) else v)
                                        for k, v in meta["config"].items()}, what="corpus config")
     vocab = Vocabulary.from_json(meta["vocab"])
-    codec = MelodyCodec.from_vocab(vocab)
+    codec = codec_from_vocab(vocab)
     sets: dict[int, tuple[list, list]] = {0: ([], []), 1: ([], [])}
     for k in range(len(split)):
         pm = meta["pieces"][int(piece[k])]
