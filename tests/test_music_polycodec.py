@@ -112,3 +112,22 @@ def test_midi_to_tokens_to_midi_is_equal_on_the_grid(tmp_path_factory, notes):
     out = write_notes_midi(back, folder / "out.mid", steps_per_quarter=spq, qpm=100)
     again = canonical(quantise([n for t in read_midi(out).tracks for n in t.notes], spq))
     assert again == notes
+
+
+def test_polyphony_features_of_a_hand_made_piece():
+    from app.music.polyreport import compare, piece_features, set_features
+
+    notes = [(60, 0, 4), (64, 0, 2), (67, 0, 2), (72, 2, 4)]  # C E G chord, then C with a C held: 3 then 2 notes
+    f = piece_features(notes, 8)  # 4 silent steps at the end
+    assert f["sounding_per_step"] == (3 * 2 + 2 * 2) / 8
+    assert f["chord_sizes"].tolist() == [0, 2, 2, 0, 0, 0, 0, 0]
+    assert (f["voice_range"], f["lowest"], f["highest"]) == (12, 60, 72)
+    assert f["pitch_classes"][[0, 4, 7]].tolist() == [2, 1, 1] and f["in_scale_rate"] == 1.0
+    s = set_features([(notes, 8), ([(61, 0, 8)], 8)])
+    assert s["pieces"] == 2 and s["notes"] == 5 and s["sounding_per_step"] == (f["sounding_per_step"] + 1) / 2
+    assert abs(sum(s["chord_sizes"]) - 1) < 1e-3 and abs(sum(s["pitch_classes"]) - 1) < 1e-3
+    same = compare(s, s, set_features([(notes, 8)]))
+    assert same["sounding_ratio"] == 1 and same["in_scale_points"] == 0 and same["pitch_class_js_bits"] == 0
+    assert all(same["goals"].values())
+    far = compare(set_features([([(61, 0, 8), (66, 0, 8), (70, 0, 8)], 8)]), s, set_features([(notes, 8)]))
+    assert not far["goals"]["sounding_within_30pct"] and not far["goals"]["pitch_class_js_within_1_5x"]

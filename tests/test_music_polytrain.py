@@ -98,6 +98,14 @@ def test_poly_corpus_train_generate_with_one_command_each(tmp_path, capsys):
         onsets = [on for _, on, _ in notes]
         assert len(notes) == r["notes"] and len(onsets) > len(set(onsets))  # notes sharing an onset: chords
 
+    # music report: polyphony features next to the held-out pieces
+    assert cli_main(["music", "report", "--model", str(tmp_path / "m"), "-n", "4", "--temperatures", "1.0",
+                     "--out-dir", str(tmp_path / "rep"), "--quiet"]) == 0
+    rep = json.loads(next((tmp_path / "rep").glob("*-music-poly/report.json")).read_text())
+    assert rep["mode"] == "poly" and rep["by_temperature"][0]["generated"]["pieces"] == 4
+    assert rep["heldout"]["sounding_per_step"] > 1  # chords in the held-out pieces
+    assert "notes sounding per step" in capsys.readouterr().out
+
     # fast path == Keras trainer == the document's step loop, teacher-forced on held-out poly tokens
     folder = load_model_folder(tmp_path / "m", domain="music")
     from app.music.corpus import load_corpus
