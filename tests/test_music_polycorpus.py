@@ -80,3 +80,28 @@ def test_cli_poly_mode_and_its_option_errors(tmp_path, capsys):
         import argparse
 
         run(argparse.Namespace(drums=True, mode="melody", melody_track=None))
+
+
+def test_retrain_jobs_carry_the_mode_and_a_fine_tune_keeps_its_base_mode(tmp_path):
+    """Issue 14, web: the Retrain tab's mode reaches the job; a base model's mode wins over the request."""
+    from app.errors import OptionError as OE
+    from app.web.jobs import TrainingQueue
+
+    ran = []
+    q = TrainingQueue(tmp_path / "models", tmp_path / "jobs", runner=lambda job, *a: ran.append(job.mode))
+    midi = [write(tmp_path / "in", f"p{k}.mid", midi_bytes([{"notes": PIANO_RH, "name": "RH"}])) for k in range(2)]
+    try:
+        job = q.submit([str(p) for p in midi], "poly-one", mode="poly")
+        assert job.mode == "poly" and q.get(job.id)["mode"] == "poly"
+        with pytest.raises(OE, match="mode must be melody or poly"):
+            q.submit([str(p) for p in midi], "bad", mode="chords")
+        base = tmp_path / "base"
+        base.mkdir()
+        from pathlib import Path
+
+        folk = Path(__file__).resolve().parents[1] / "models" / "folk"
+        for f in folk.iterdir():
+            (base / f.name).write_bytes(f.read_bytes())
+        assert q.submit([str(p) for p in midi], "tuned", base=base, mode="poly").mode == "melody"
+    finally:
+        q.close()
