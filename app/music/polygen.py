@@ -121,33 +121,47 @@ def generate_poly_ids(stepper, codec: PolyCodec, options: MelodyOptions, primer:
     last = np.full(n, 999)  # pitch of the last note token in this step (notes go from high to low)
     count = np.zeros(n, np.int64)
     done_steps = np.zeros(n, np.int64)
-    out: list[list[int]] = [[] for _ in range(n)]
-    rows = np.arange(n)
     limit = target * (max_voices + 1)
-    for _ in range(limit):
-        active = done_steps < target
-        if not active.any():
-            break
-        below = tp[None, :] < last[:, None]
-        mask = below & (start_ok[None, :] | (is_cont[None, :] & prev[:, tp]))
+    out = np.zeros((n, limit), np.int32)
+    rows = np.arange(n)
+    plain = _plain(options.sampling)
+    inv_t = 1.0 / options.sampling.temperature
+    used = 0
+    for i in range(limit):
+        mask = (tp[None, :] < last[:, None]) & (start_ok[None, :] | (is_cont[None, :] & prev[:, tp]))
         mask &= (count < max_voices)[:, None]
         mask |= is_step[None, :]
-        x = sample_next(logits, rng, options.sampling, mask)
-        for r in np.flatnonzero(active):
-            out[r].append(int(x[r]))
+        if plain:  # temperature sampling without top-k/top-p/min-p: one vectorised draw (the common case)
+            z = np.where(mask, np.asarray(logits, np.float64) * inv_t, -np.inf)
+            w = np.exp(z - z.max(axis=1, keepdims=True)).cumsum(axis=1)
+            x = (w < (rng.random(n) * w[:, -1])[:, None]).sum(axis=1).astype(np.int64)
+        else:
+            x = sample_next(logits, rng, options.sampling, mask).astype(np.int64)
+        out[:, i] = x
+        used = i + 1
         stepped = x == STEP_ID
         note = ~stepped
         cur[rows[note], tp[x[note]]] = True
-        last = np.where(note, tp[x], last)
-        count = np.where(note, count + 1, count)
-        prev = np.where(stepped[:, None], cur, prev)
-        cur = np.where(stepped[:, None], False, cur)
-        last = np.where(stepped, 999, last)
-        count = np.where(stepped, 0, count)
-        done_steps = done_steps + (stepped & active)
-        if (done_steps < target).any():
-            logits, state = stepper.step(x, state)
-    return [np.concatenate([primer, np.asarray(o, np.int32)]).astype(np.int32) for o in out]
+        last = np.where(note, tp[x], 999)
+        count = np.where(note, count + 1, 0)
+        if stepped.any():
+            prev[stepped] = cur[stepped]
+            cur[stepped] = False
+        done_steps += stepped
+        if (done_steps >= target).all():
+            break
+        logits, state = stepper.step(x, state)
+    result = []
+    for r in range(n):
+        ends = np.flatnonzero(out[r, :used] == STEP_ID)
+        stop = int(ends[target - 1]) + 1 if len(ends) >= target else used
+        result.append(np.concatenate([primer, out[r, :stop]]).astype(np.int32))
+    return result
+
+
+def _plain(sampling: SamplingOptions) -> bool:
+    return (not sampling.greedy and sampling.top_k is None and (sampling.top_p is None or sampling.top_p >= 1.0)
+            and sampling.min_p is None)
 
 
 class PolyGenerator:

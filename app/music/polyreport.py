@@ -27,6 +27,7 @@ from app.core.metrics import js_divergence
 from app.music.polycodec import piano_roll
 
 MAX_CHORD = 8
+MAX_BATCH = 64  # app.music.sampler.MAX_OUTPUTS
 
 
 def piece_features(notes: Sequence[tuple[int, int, int]], steps: int) -> dict:
@@ -99,7 +100,10 @@ def build_report(gen, corpus, n: int = 200, temperatures: Sequence[float] = (1.0
     train = set_features(corpus_pieces(corpus, "train"))
     rows = []
     for k, t in enumerate(temperatures):
-        pieces = gen.generate(n=n, bars=bars, temperature=float(t), seed=seed + k)
+        pieces = []
+        for j, lo in enumerate(range(0, n, MAX_BATCH)):  # generate() draws at most MAX_BATCH pieces per call
+            pieces += gen.generate(n=min(MAX_BATCH, n - lo), bars=bars, temperature=float(t),
+                                   seed=(seed + k) * 1000 + j)
         feats = set_features([(p.notes(), p.steps) for p in pieces])
         rows.append({"temperature": float(t), "generated": feats, **compare(feats, heldout, train)})
     return {"model": str(gen.path), "corpus": str(corpus.path), "mode": "poly", "n": n, "bars": bars,
