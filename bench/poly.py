@@ -29,8 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-# One BLAS thread: on this shared 2-core machine (load 5-6) OpenBLAS's threads make a batch-64 LSTM step ~10x slower
-# (measured: 64 pieces of 4 bars in 0.94 s with one thread against ~10 s with the default). Set before numpy loads.
+# One BLAS thread: on the shared 2-core machine (load 7.4) OpenBLAS's threads made a batch-64 LSTM step ~9x slower
+# (64 pieces of 4 bars: 0.51 s with one thread, 4.46 s with the default; BENCHMARKS.md). Set before numpy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
