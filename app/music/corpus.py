@@ -53,6 +53,7 @@ from app.music.metre import bar_grid, metre_label
 from app.music.sources import DEFAULT_SOURCES, SourceFile, Skip, find_files, printable, read_file
 
 BUILD_VERSION = "melody-corpus-4"  # bump when reading/extraction/encoding changes: invalidates every cache
+FILE_VERSION = "notes-kept-2"  # in the file cache keys: per-file results that also count the notes kept
 SPLIT_VERSION = "families-24"  # in the build key: a new split rule re-splits without re-parsing any file
 FAMILY_RUN = 24  # shared consecutive intervals that make two pieces one tune family (measured: families of <= 5)
 CORPUS_FILE = "corpus.npz"
@@ -86,10 +87,11 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
     "expanded" or "not expanded" with repeats_detail, written_tokens: the piece's tokens in written order),
     skipped (list of Skip JSON), out_of_range (notes clamped/dropped), short_segments (segments dropped).
     """
-    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0}
+    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0,
+                 "notes": []}
     try:
         cfg = ExtractConfig(**config)
-        codec = MelodyCodec(cfg.min_pitch, cfg.max_pitch)
+        codec = corpus_codec(cfg)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # music21/pretty_midi warn on odd but usable input
             pieces, skips = read_file(SourceFile(path, label), tunes, limits)
@@ -97,6 +99,11 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
         out["pieces_read"] = len(pieces) + len(skips)  # each skip from read_file is one file or tune that failed
         tokens = 0
         for piece in pieces:
+            kept = piece_notes(piece, cfg.drums if cfg.mode == "poly" else False)
+            out["notes"].append(kept)
+            if cfg.mode == "poly":
+                tokens = _poly_piece(piece, cfg, codec, limits, out, kept, tokens)
+                continue
             try:
                 res = extract_melodies(piece, cfg, limits)
             except Exception as exc:  # a piece we cannot interpret must not stop the file's other pieces
@@ -104,6 +111,9 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
                 continue
             out["out_of_range"] += res.out_of_range
             out["short_segments"] += res.short_segments
+            if res.track is not None:
+                t = piece.tracks[res.track]
+                kept["track"] = {"index": res.track, "name": printable(t.name), "program": int(t.program)}
             if res.skip:
                 out["skipped"].append(Skip(piece.name, res.skip, res.detail).to_json())
                 continue
@@ -114,6 +124,7 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
                     f"is {limits.max_tokens_per_file:,} (ReadLimits.max_tokens_per_file)")).to_json())
                 continue
             tokens += steps
+            kept["kept"] = sum(len(m.notes()) for m in res.melodies)
             segments = [codec.encode(m).tolist() for m in res.melodies]
             written_tokens = sum(len(s) for s in segments)
             if piece.written is not None:  # expanded repeats: what the written order would have given
@@ -133,6 +144,99 @@ def extract_file(path: str, label: str, config: dict, tunes: tuple[int, int] | N
     return out
 
 
+def corpus_codec(config: ExtractConfig):
+    """The token codec of a corpus mode: MelodyCodec (melody) or PolyCodec (poly), over the config's pitch range."""
+    if config.mode == "poly":
+        from app.music.polycodec import PolyCodec
+
+        return PolyCodec(config.min_pitch, config.max_pitch)
+    return MelodyCodec(config.min_pitch, config.max_pitch)
+
+
+def codec_from_vocab(vocab: Vocabulary):
+    """The codec of a saved vocabulary, by its kind ("melody" or "poly")."""
+    if vocab.kind == "poly":
+        from app.music.polycodec import PolyCodec
+
+        return PolyCodec.from_vocab(vocab)
+    return MelodyCodec.from_vocab(vocab)
+
+
+def _poly_piece(piece, cfg: ExtractConfig, codec, limits: ReadLimits, out: dict, kept: dict, tokens: int) -> int:
+    """Poly mode, one piece (app.music.polyextract): append its result or skip to `out`; returns the file's tokens
+    so far (the per-file token limit counts poly tokens)."""
+    from app.music.polycodec import family_line
+    from app.music.polyextract import extract_poly
+
+    try:
+        res = extract_poly(piece, cfg, limits)
+    except Exception as exc:  # a piece we cannot interpret must not stop the file's other pieces
+        out["skipped"].append(Skip(piece.name, "unreadable", f"{type(exc).__name__}: {exc}"[:200]).to_json())
+        return tokens
+    out["out_of_range"] += res.out_of_range
+    out["short_segments"] += res.short_segments
+    if res.skip:
+        out["skipped"].append(Skip(piece.name, res.skip, res.detail).to_json())
+        return tokens
+    n_tokens = sum(steps + sum(e - s for _, s, e in notes) for notes, steps in res.segments)
+    if tokens + n_tokens > limits.max_tokens_per_file:
+        out["skipped"].append(Skip(piece.name, "too many tokens", (
+            f"the file's pieces so far plus this one make {tokens + n_tokens:,} tokens; the limit per file "
+            f"is {limits.max_tokens_per_file:,} (ReadLimits.max_tokens_per_file)")).to_json())
+        return tokens
+    segments = [codec.encode(notes, steps).tolist() for notes, steps in res.segments]
+    kept["kept"] = res.kept_notes
+    kept["unisons"] = res.unisons
+    out["pieces"].append({"name": piece.name, "qpm": round(float(piece.qpm), 3),
+                          "time_signature": list(piece.time_signature), "transposed_by": res.transposed_by,
+                          "segments": segments, "metres": [[list(c) for c in m] for m in res.metres],
+                          "lines": [family_line(notes).tolist() for notes, _ in res.segments],
+                          "repeats": piece.repeats, "repeats_detail": piece.repeats_detail,
+                          "written_tokens": sum(len(x) for x in segments)})
+    return tokens + n_tokens
+
+
+def piece_notes(piece, drums: bool = False) -> dict:
+    """What a piece holds before extraction, for the kept-notes report: its name, pitched notes (all non-drum
+    tracks; with `drums`, drum tracks count as pitched, as poly --drums keeps them), drum notes, its number of
+    tracks with notes; `kept` (notes in the kept tokens) and `track` (the chosen track: index, name, program;
+    melody mode) are filled in by the extraction."""
+    return {"piece": piece.name, "pitched": sum(len(t.notes) for t in piece.tracks if drums or not t.is_drum),
+            "drums": sum(len(t.notes) for t in piece.tracks if t.is_drum),
+            "tracks": sum(1 for t in piece.tracks if t.notes), "kept": 0, "track": None}
+
+
+def notes_report(files, results, mode: str = "melody") -> dict:
+    """Notes in the source files against notes kept in the corpus (issue 14): totals, and one item per file that
+    lost notes or had several tracks to choose from (a file with one track whose notes were all kept is only
+    counted, so the default corpus's report stays small). Shares are kept / pitched notes."""
+    items, pitched, drums, kept, whole = [], 0, 0, 0, 0
+    for f, res in zip(files, results):
+        entries = (res or {}).get("notes", [])
+        if not entries:
+            continue
+        n = sum(e["pitched"] for e in entries)
+        k = sum(e["kept"] for e in entries)
+        pitched, drums, kept = pitched + n, drums + sum(e["drums"] for e in entries), kept + k
+        n_tracks = max(e["tracks"] for e in entries)
+        if k >= n and n_tracks <= 1:
+            whole += 1
+            continue
+        chosen = [e["track"] for e in entries if e["track"] is not None]
+        item = {"source": f.label, "pieces": len(entries), "tracks": n_tracks, "notes": n, "kept": k,
+                "share": round(k / n, 4) if n else 0.0}
+        if mode == "melody":
+            item["track"] = chosen[0] if chosen and all(c == chosen[0] for c in chosen) else (
+                "various" if chosen else None)
+        items.append(item)
+    shares = [i["share"] for i in items]
+    unisons = sum(e.get("unisons", 0) for res in results for e in (res or {}).get("notes", []))
+    return {"mode": mode, "pitched": pitched, "drums": drums, "kept": kept, "unisons_merged": unisons,
+            "share": round(kept / pitched, 4) if pitched else 0.0,
+            "files_whole": whole, "files_listed": len(items),
+            "lowest_share": min(shares) if shares else 1.0, "items": items}
+
+
 def _extract_chunk(items: list[tuple[str, str, tuple[int, int] | None]], config: dict) -> list[dict]:
     return [extract_file(path, label, config, tunes) for path, label, tunes in items]
 
@@ -140,18 +244,23 @@ def _extract_chunk(items: list[tuple[str, str, tuple[int, int] | None]], config:
 def _merge(parts: list[dict], limits: ReadLimits = DEFAULT_LIMITS) -> dict:
     """Results of consecutive parts of one file (in order) -> the file's result, with the per-file token limit
     applied to the whole file (each part was only bounded on its own)."""
-    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0}
+    out: dict = {"pieces_read": 0, "pieces": [], "skipped": [], "out_of_range": 0, "short_segments": 0,
+                 "notes": []}
     tokens = 0
     for r in parts:
         for k in ("pieces_read", "out_of_range", "short_segments"):
             out[k] += r[k]
         out["skipped"].extend(r["skipped"])
+        out["notes"].extend(r.get("notes", []))
         for piece in r["pieces"]:
             steps = sum(len(seg) for seg in piece["segments"])
             if tokens + steps > limits.max_tokens_per_file:
                 out["skipped"].append(Skip(piece["name"], "too many tokens", (
                     f"the file's pieces so far plus this one make {tokens + steps:,} tokens; the limit per file "
                     f"is {limits.max_tokens_per_file:,} (ReadLimits.max_tokens_per_file)")).to_json())
+                for n in out["notes"]:
+                    if n["piece"] == piece["name"]:
+                        n["kept"] = 0
                 continue
             tokens += steps
             out["pieces"].append(piece)
@@ -288,10 +397,10 @@ def build_corpus(sources: Sequence[str] = DEFAULT_SOURCES, out: str | Path = DEF
     cfg_json = json.dumps(to_dict(config), sort_keys=True)
 
     digests = [_file_digest(f.path) for f in files]
-    file_keys = [_sha(BUILD_VERSION, cfg_json, d) for d in digests]
+    file_keys = [_sha(BUILD_VERSION, FILE_VERSION, cfg_json, d) for d in digests]
     source_hash = _sha(BUILD_VERSION, *(f"{f.label}={d}" for f, d in zip(files, digests)),
                        *(f"{s.source}:{s.reason}" for s in find_skips))
-    build_key = _sha(source_hash, cfg_json, repr(val_fraction), repr(seed), SPLIT_VERSION)
+    build_key = _sha(source_hash, cfg_json, repr(val_fraction), repr(seed), SPLIT_VERSION, FILE_VERSION)
 
     corpus_file = out / CORPUS_FILE
     if use_cache and corpus_file.exists():
@@ -330,7 +439,7 @@ def build_corpus(sources: Sequence[str] = DEFAULT_SOURCES, out: str | Path = DEF
     if report["pieces"]["kept"] == 0:
         raise DataError(_skip_message(report["skipped"]["items"], len(files), sources))
 
-    vocab = MelodyCodec(config.min_pitch, config.max_pitch).vocab
+    vocab = corpus_codec(config).vocab
     _write_version(out, vocab, report, arrays, meta)
     if use_cache:
         _prune(cache_dir, {f"{k}.json" for k in file_keys})
@@ -420,7 +529,7 @@ def _prune(cache_dir: Path, keep: set[str]) -> None:
 
 def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fraction: float, seed: int):
     """Per-file results -> (report, arrays for corpus.npz, meta)."""
-    codec = MelodyCodec(config.min_pitch, config.max_pitch)
+    codec = corpus_codec(config)
     skipped = [s.to_json() for s in find_skips]
     pieces = []
     pieces_read = out_of_range = short = 0
@@ -430,7 +539,7 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
         pieces_read += res["pieces_read"]
         out_of_range += res["out_of_range"]
         short += res["short_segments"]
-    families = tune_families([p["segments"] for p in pieces])
+    families = tune_families([p.get("lines", p["segments"]) for p in pieces])
     val_names = _split([p["name"] for p in pieces], families, val_fraction, seed)
 
     seqs, split, piece_idx, shift, seg_idx = [], [], [], [], []
@@ -477,6 +586,8 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
                   "augmented_segments": int((~original).sum()),
                   "train_tokens": int(lengths[(split_arr == 0) & original].sum()) if len(lengths) else 0,
                   "val_tokens": int(lengths[split_arr == 1].sum()) if len(lengths) else 0},
+        "mode": config.mode,
+        "notes_kept": notes_report(files, results, config.mode),
         "repeats": _repeat_report(pieces),
         "metres": _metre_report(pieces),
         "skipped": {"total": len(skipped), "counts": _reason_counts(skipped), "items": skipped},
@@ -484,7 +595,7 @@ def _assemble(sources, files, find_skips, results, config: ExtractConfig, val_fr
                        "usage": {tok: int(n) for tok, n in zip(codec.vocab.tokens, usage)},
                        "unused": [t for t, n in zip(codec.vocab.tokens, usage) if n == 0]},
     }
-    meta = {"format": BUILD_VERSION, "config": to_dict(config), "vocab": codec.vocab.to_json(),
+    meta = {"format": BUILD_VERSION, "mode": config.mode, "config": to_dict(config), "vocab": codec.vocab.to_json(),
             "pieces": [{"name": p["name"], "qpm": p["qpm"], "time_signature": p["time_signature"],
                         "transposed_by": p["transposed_by"], "metres": p["metres"]} for p in pieces]}
     return report, arrays, meta
@@ -560,6 +671,18 @@ def _save_npz(path: Path, arrays: dict, meta: dict, report: dict) -> None:
         raise
 
 
+def _notes_line(nk: dict | None) -> str:
+    """One summary line: notes kept of the pitched notes, and the file that lost the most (issue 14)."""
+    if not nk:
+        return "  notes kept: not counted (corpus built by an older version)"
+    line = (f"  notes kept ({nk['mode']} mode): {nk['kept']:,} of {nk['pitched']:,} pitched notes "
+            f"({100 * nk['share']:.1f} %)")
+    if nk["items"]:
+        worst = min(nk["items"], key=lambda i: i["share"])
+        line += f"; lowest file {100 * worst['share']:.0f} % ({worst['source']}); per file in report.json notes_kept"
+    return line
+
+
 def format_summary(result: BuildResult) -> str:
     """A few lines for the terminal: counts, split, vocabulary usage, skips by reason (first few listed)."""
     r = result.report
@@ -575,6 +698,7 @@ def format_summary(result: BuildResult) -> str:
                                                     if sp["augmented_segments"] else ""),
         f"  vocabulary: {r['vocabulary']['used']} of {r['vocabulary']['size']} tokens used; notes out of range: "
         f"{r['notes_out_of_range']['count']} ({r['notes_out_of_range']['action']})",
+        _notes_line(r.get("notes_kept")),
         f"  skipped: {r['skipped']['total']}" + (" (" + ", ".join(f"{k} {v}" for k, v in
                                                                   r["skipped"]["counts"].items()) + ")"
                                                   if r["skipped"]["total"] else ""),
@@ -597,13 +721,14 @@ class Corpus:
         metre [[step, num, den], ...] (every time signature along the array, each starting a bar; the first may
         be at a step <= 0, the bar phase of step 0; see app/music/metre.py), steps_per_quarter, transposed_by
         (key transposition), shift (augmentation semitones, 0 = original).
-    vocab, codec: the melody vocabulary and its codec; config: the ExtractConfig used;
+    vocab, codec: the vocabulary and its codec (MelodyCodec, or PolyCodec for a corpus built with --mode poly:
+        `config.mode`); config: the ExtractConfig used;
     meta: corpus-level metadata (format, build_key, config); report: the build report (as report.json).
     """
 
     path: Path
     vocab: Vocabulary
-    codec: MelodyCodec
+    codec: object
     config: ExtractConfig
     train: list[np.ndarray]
     val: list[np.ndarray]
@@ -667,7 +792,7 @@ def load_corpus(path: str | Path = DEFAULT_OUT) -> Corpus:
     config = from_dict(ExtractConfig, {k: (tuple(v) if isinstance(v, list) else v)
                                        for k, v in meta["config"].items()}, what="corpus config")
     vocab = Vocabulary.from_json(meta["vocab"])
-    codec = MelodyCodec.from_vocab(vocab)
+    codec = codec_from_vocab(vocab)
     sets: dict[int, tuple[list, list]] = {0: ([], []), 1: ([], [])}
     for k in range(len(split)):
         pm = meta["pieces"][int(piece[k])]

@@ -33,8 +33,16 @@ def register(sub) -> None:
                    help="corpus folder to write (default: data/corpora/default for the default sources, else "
                         "data/corpora/<source name>)")
     p.add_argument("--steps-per-quarter", type=int, default=4, help="grid steps per quarter note")
-    p.add_argument("--min-pitch", type=int, default=48, help="lowest MIDI pitch kept")
-    p.add_argument("--max-pitch", type=int, default=96, help="highest MIDI pitch kept")
+    p.add_argument("--mode", choices=("melody", "poly"), default="melody",
+                   help="melody: one line per piece (the melody track, chords cut to the top note); poly: every "
+                        "pitched track kept whole, chords included (Polyphony-RNN tokens, app/music/polycodec.py)")
+    p.add_argument("--drums", action="store_true", help="poly mode: keep drum tracks too (as their GM key numbers)")
+    p.add_argument("--min-pitch", type=int, default=None,
+                   help=f"lowest MIDI pitch kept (default {POLY_RANGE['melody'][0]} in melody mode, "
+                        f"{POLY_RANGE['poly'][0]} in poly mode)")
+    p.add_argument("--max-pitch", type=int, default=None,
+                   help=f"highest MIDI pitch kept (default {POLY_RANGE['melody'][1]} in melody mode, "
+                        f"{POLY_RANGE['poly'][1]} in poly mode)")
     p.add_argument("--out-of-range", choices=("clamp", "drop"), default="clamp",
                    help="clamp: move notes by octaves into range; drop: remove them")
     p.add_argument("--transpose", choices=("none", "C"), default="none",
@@ -55,6 +63,7 @@ def register(sub) -> None:
 
 
 CORPORA = "data/corpora"
+POLY_RANGE = {"melody": (48, 96), "poly": (21, 108)}  # default pitch range per --mode (poly: the piano's keys)
 DEFAULT_OUT = CORPORA + "/default"
 
 
@@ -89,10 +98,19 @@ def run(args) -> int:
     from app.music.corpus import build_corpus, format_summary
     from app.music.melody import ExtractConfig
 
-    config = ExtractConfig(steps_per_quarter=args.steps_per_quarter, min_pitch=args.min_pitch,
-                           max_pitch=args.max_pitch, out_of_range=args.out_of_range, transpose=args.transpose,
+    from app.errors import OptionError
+
+    if args.drums and args.mode != "poly":
+        raise OptionError("--drums keeps drum tracks in poly mode only; add --mode poly (melody mode drops drums)")
+    if args.melody_track is not None and args.mode == "poly":
+        raise OptionError("--melody-track chooses the one track of melody mode; poly mode keeps every track")
+    lo, hi = POLY_RANGE[args.mode]
+    config = ExtractConfig(steps_per_quarter=args.steps_per_quarter,
+                           min_pitch=lo if args.min_pitch is None else args.min_pitch,
+                           max_pitch=hi if args.max_pitch is None else args.max_pitch,
+                           out_of_range=args.out_of_range, transpose=args.transpose,
                            augment=args.augment, min_notes=args.min_notes, split_silence=args.split_silence,
-                           melody_track=args.melody_track)
+                           melody_track=args.melody_track, mode=args.mode, drums=args.drums)
     out = check_out(default_out(args.source) if args.out is None else args.out, args.source)
     result = build_corpus(args.source or DEFAULT_SOURCES, out, config, val_fraction=args.val_fraction,
                           seed=args.seed, jobs=args.jobs, progress=not args.quiet, use_cache=not args.no_cache)

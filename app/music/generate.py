@@ -142,8 +142,14 @@ class MelodyGenerator:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "MelodyGenerator":
-        """Load a music model folder (default: the shipped models/folk, see app.core.paths)."""
-        return cls(load_model_folder(default_model("music") if path is None else path, domain="music"))
+        """Load a music model folder (default: the shipped models/folk, see app.core.paths). A polyphonic model
+        folder (config.json codec.mode "poly") gives an app.music.polygen.PolyGenerator, with the same API."""
+        folder = load_model_folder(default_model("music") if path is None else path, domain="music")
+        if folder.config.get("codec", {}).get("mode") == "poly":
+            from app.music.polygen import PolyGenerator
+
+            return PolyGenerator(folder)
+        return cls(folder)
 
     @property
     def metre_conditioned(self) -> bool:
@@ -258,6 +264,8 @@ def write_midi(melody: GeneratedMelody, path: str | Path) -> Path:
     """The melody as a standard MIDI file (one instrument, its program, tempo and time signature)."""
     from app.music.midi_io import write_midi as write_melody_midi
 
+    if getattr(melody, "polyphonic", False):  # an app.music.polygen.GeneratedPiece: every note, chords included
+        return melody.write_midi(path)
     write_melody_midi(melody.melody(), path)
     return Path(path)
 
@@ -367,7 +375,8 @@ def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DE
             out = OutputSet.reserve(folder, f"{stamp}_{k}", suffixes)
             sets.append(out)
             write_midi(m, out.temp(".mid"))
-            info = {"mid": str(out.path(".mid")), "steps": int(len(m.ids)), "primer_steps": m.primer_steps,
+            info = {"mid": str(out.path(".mid")), "steps": int(getattr(m, "steps", len(m.ids))),
+                    "primer_steps": m.primer_steps,
                     "notes": len(m.notes()), "ids": [int(i) for i in m.ids]}
             if wav:
                 info["wav"] = str(out.path(".wav"))

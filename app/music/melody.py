@@ -34,6 +34,7 @@ OFF = -1
 
 TRANSPOSE_CHOICES = ("none", "C")
 OUT_OF_RANGE_CHOICES = ("clamp", "drop")
+MODE_CHOICES = ("melody", "poly")
 
 
 # --- config --------------------------------------------------------------------------------------------------------
@@ -52,6 +53,8 @@ class ExtractConfig:
     split_silence: a silence of at least this many quarter notes splits a piece into segments (0 = never split).
     melody_track: None chooses automatically (`choose_track`); an int picks the track/part by index (0-based,
         counting all tracks including drums); a string picks the first track whose name contains it (case-folded).
+    mode: "melody" (one line per piece, this module) or "poly" (every pitched track kept whole,
+        app/music/polyextract.py; melody_track does not apply). drums: poly mode also keeps drum tracks.
     """
 
     steps_per_quarter: int = 4
@@ -63,6 +66,8 @@ class ExtractConfig:
     min_notes: int = 8
     split_silence: float = 4.0
     melody_track: int | str | None = None
+    mode: str = "melody"
+    drums: bool = False
 
     def __post_init__(self) -> None:
         check_range("steps_per_quarter", self.steps_per_quarter, 1, 96)
@@ -73,6 +78,9 @@ class ExtractConfig:
                               f"choose min_pitch and max_pitch at least 11 semitones apart")
         check_choice("out_of_range", self.out_of_range, OUT_OF_RANGE_CHOICES)
         check_choice("transpose", self.transpose, TRANSPOSE_CHOICES)
+        check_choice("mode", self.mode, MODE_CHOICES)
+        if not isinstance(self.drums, bool):
+            raise OptionError(f"drums must be true or false, got {self.drums!r}")
         check_range("augment", self.augment, 0, 12)
         check_range("min_notes", self.min_notes, 1, 100000)
         check_range("split_silence", self.split_silence, 0.0, None)

@@ -36,6 +36,8 @@ def cmd_report(args) -> int:
     from app.music.report import run_report
 
     temps = parse_temperatures(args.temperatures)
+    if _is_poly(args.model):
+        return _poly_report(args, temps)
     folder, report = run_report(args.model, args.corpus, args.n, temps, args.seed, args.out_dir, args.update_card,
                                 progress=not args.quiet)
     rr = report["real_vs_real"]
@@ -56,5 +58,31 @@ def cmd_report(args) -> int:
               f"(real vs real {_pct(rr['classifier']['accuracy'])})")
     if args.update_card:
         print(f"figures added to {report.get('model', args.model)}/card.json", file=sys.stderr)
+    print(f"report written to {folder}")
+    return 0
+
+
+def _is_poly(model) -> bool:
+    from app.core.folder import load_model_folder
+    from app.core.paths import default_model
+
+    folder = load_model_folder(default_model("music") if model is None else model, domain="music")
+    return folder.config.get("codec", {}).get("mode") == "poly"
+
+
+def _poly_report(args, temps) -> int:
+    """A polyphonic model: polyphony features vs held-out pieces (app/music/polyreport.py)."""
+    from app.music.polyreport import run_report
+
+    folder, report = run_report(args.model, args.corpus, args.n, temps, args.seed, args.out_dir)
+    h = report["heldout"]
+    print(f"held-out real: {h['sounding_per_step']:.2f} notes sounding per step, in-scale "
+          f"{_pct(h['in_scale_rate'])}, voice range {h['voice_range']:.1f} semitones")
+    for r in report["by_temperature"]:
+        g = r["generated"]
+        print(f"T={r['temperature']}: {g['sounding_per_step']:.2f} notes sounding per step "
+              f"(x{r['sounding_ratio']:.2f} held-out), in-scale {_pct(g['in_scale_rate'])} "
+              f"({r['in_scale_points']:+.1f} points), voice range {g['voice_range']:.1f}, pitch-class JS "
+              f"{r['pitch_class_js_bits']:.4f} bits (real vs real {r['real_vs_real_js_bits']:.4f})")
     print(f"report written to {folder}")
     return 0

@@ -244,6 +244,9 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
     else:
         arch_obj = get_arch(arch or "basic")
         settings = arch_obj.make_settings(arch_settings)
+    if data.codec.get("mode") == "poly" and arch_obj.name != "basic":
+        raise OptionError(f"a polyphonic corpus trains the basic arch (its tokens are not one per grid step, which "
+                          f"--arch {arch_obj.name} reads); leave out --arch")
     if arch_obj.name != "basic" and (model_cfg.cell, model_cfg.layers, model_cfg.input) != ("lstm", 1, "onehot"):
         raise OptionError(f"--arch {arch_obj.name} has one LSTM layer with one-hot inputs; got --cell "
                           f"{model_cfg.cell}, --layers {model_cfg.layers}, input {model_cfg.input}")
@@ -373,6 +376,8 @@ def load_music_data(corpus: str | Path) -> MusicData:
              "steps_per_quarter": c.steps_per_quarter,
              "time_signature": list(max(set(sigs), key=sigs.count)),  # the most common one
              "qpm": float(np.median(qpms))}
+    if c.config.mode != "melody":
+        codec["mode"] = c.config.mode  # the model folder records it (config.json codec.mode); absent = melody
     corpus_file = Path(corpus) / "corpus.npz" if Path(corpus).is_dir() else Path(corpus)
     from app.core.folder import file_sha256
 

@@ -433,6 +433,10 @@ def build_app(config: WebConfig | None = None, queue=None):
                                              info="fine-tune an existing model, or train a new one")
                         r_size = gr.Radio(list(NEW_MODEL_UNITS.items()), value=DEFAULT_UNITS,
                                           label="Size of a new model", elem_id="retrain-size")
+                        r_mode = gr.Radio([("melody (one line per file)", "melody"),
+                                           ("polyphonic (every track, chords kept)", "poly")], value="melody",
+                                          label="Mode of a new model", elem_id="retrain-mode",
+                                          info="a fine-tuned model keeps the mode of the model it starts from")
                         r_epochs = gr.Slider(1, 50, value=5, step=1, label="Epochs", elem_id="retrain-epochs")
                         r_go = gr.Button("Train", variant="primary", elem_id="retrain-train")
                     with gr.Column(scale=2):
@@ -494,12 +498,12 @@ def build_app(config: WebConfig | None = None, queue=None):
         # the lists are read again when a page opens, so models trained since the server started appear
         demo.load(all_lists, [n_model, m_model, r_base], [n_model, m_model, r_base], api_name=False, queue=False)
 
-        def on_train(files, name, base, size, epochs):
+        def on_train(files, name, base, size, epochs, mode="melody"):
             def submit():
                 base_path = None if base in (None, "", NEW_MODEL) else resolve_model(models_dir, base, "music")
                 paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
                 return jobs.submit(paths, name, base_path, epochs, size,
-                                   display_names=[Path(p).name for p in paths])
+                                   display_names=[Path(p).name for p in paths], mode=mode or "melody")
 
             job, err = _run_safely("retraining", submit, known)
             if err:
@@ -507,7 +511,7 @@ def build_app(config: WebConfig | None = None, queue=None):
             snap = jobs.get(job.id)
             return job_markdown(snap), corpus_text(snap), job.id, gr.Timer(active=True)
 
-        r_go.click(on_train, [r_files, r_name, r_base, r_size, r_epochs], [r_status, r_report, job_id, timer],
+        r_go.click(on_train, [r_files, r_name, r_base, r_size, r_epochs, r_mode], [r_status, r_report, job_id, timer],
                    api_name="train", concurrency_limit=1, concurrency_id="train")
 
         def on_tick(jid, current_music, current_base):

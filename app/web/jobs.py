@@ -64,6 +64,7 @@ class Job:
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
+    mode: str = "melody"  # corpus mode of a new model: "melody" or "poly" (a fine-tuned one keeps its base's)
 
     def apply(self, event: dict) -> None:
         kind = event.get("event")
@@ -82,7 +83,7 @@ class Job:
 
     def snapshot(self) -> dict:
         return {"id": self.id, "name": self.name, "base": self.base, "epochs": self.epochs, "units": self.units,
-                "files": list(self.files), "upload_skipped": list(self.upload_skipped), "state": self.state,
+                "mode": self.mode, "files": list(self.files), "upload_skipped": list(self.upload_skipped), "state": self.state,
                 "stage": self.stage, "history": [dict(h) for h in self.history],
                 "corpus": dict(self.corpus) if self.corpus else None,
                 "result": dict(self.result) if self.result else None, "message": self.message,
@@ -115,7 +116,7 @@ class TrainingQueue:
 
     # --- requests ----------------------------------------------------------------------------------------------
     def submit(self, files: Sequence[str | Path], name: str, base: str | Path | None = None, epochs: int = 5,
-               units: int = DEFAULT_UNITS, display_names: Sequence[str] | None = None) -> Job:
+               units: int = DEFAULT_UNITS, display_names: Sequence[str] | None = None, mode: str = "melody") -> Job:
         """Check the request, copy the uploads, queue the job. Raises AppError with a message for the page."""
         safe = sanitize_model_name(name)
         if isinstance(epochs, float) and epochs.is_integer():
@@ -124,10 +125,13 @@ class TrainingQueue:
             raise OptionError(f"epochs must be a whole number 1..{MAX_EPOCHS}, got {epochs!r}")
         if int(units) not in NEW_MODEL_UNITS.values():
             raise OptionError(f"model size must be one of {sorted(NEW_MODEL_UNITS.values())} units, got {units!r}")
+        if mode not in ("melody", "poly"):
+            raise OptionError(f"mode must be melody or poly, got {mode!r}")
         if base is not None:
             from app.core.folder import load_model_folder
 
-            load_model_folder(base, domain="music")  # ModelFolderError names the problem
+            parent = load_model_folder(base, domain="music")  # ModelFolderError names the problem
+            mode = parent.config.get("codec", {}).get("mode", "melody")  # fine-tuning keeps the base's mode
         with self._lock:
             self._check_name_free(safe)
             if self._closed:
@@ -146,7 +150,7 @@ class TrainingQueue:
             raise
         job = Job(id=job_id, name=safe, base=str(base) if base is not None else None, epochs=epochs,
                   units=int(units), upload_dir=upload_dir, files=[p.name for p in got.files],
-                  upload_skipped=got.skipped)
+                  upload_skipped=got.skipped, mode=mode)
         with self._lock:
             try:
                 self._check_name_free(safe)  # re-check: another request may have taken it meanwhile
@@ -300,7 +304,7 @@ def run_in_subprocess(job: Job, job_dir: Path, models_dir: Path, on_event: Calla
     """Run `python -m app.web.jobs SPEC` and feed its events to on_event. Raises AppError when it fails."""
     job_dir.mkdir(parents=True, exist_ok=True)
     spec = {"id": job.id, "name": job.name, "base": job.base, "epochs": job.epochs, "units": job.units,
-            "upload_dir": str(job.upload_dir), "job_dir": str(job_dir), "models_dir": str(models_dir)}
+            "mode": job.mode, "upload_dir": str(job.upload_dir), "job_dir": str(job_dir), "models_dir": str(models_dir)}
     spec_path = job_dir / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1), encoding="utf-8")
     root = Path(__file__).resolve().parents[2]
@@ -364,13 +368,17 @@ def train_job(spec: dict) -> dict:
     final = models_dir / spec["name"]
     if final.exists():
         raise OptionError(f"a model named {spec['name']!r} already exists; choose another name")
-    config = ExtractConfig()
+    from app.music.corpus_cli import POLY_RANGE
+
+    mode = spec.get("mode") or "melody"
+    config = ExtractConfig(mode=mode, min_pitch=POLY_RANGE[mode][0], max_pitch=POLY_RANGE[mode][1])
     if spec.get("base"):
         folder = load_model_folder(spec["base"], domain="music")
         codec = folder.config.get("codec", {})
+        mode = codec.get("mode", "melody")
         config = ExtractConfig(steps_per_quarter=int(codec.get("steps_per_quarter", 4)),
-                               min_pitch=int(codec.get("min_pitch", config.min_pitch)),
-                               max_pitch=int(codec.get("max_pitch", config.max_pitch)))
+                               min_pitch=int(codec.get("min_pitch", POLY_RANGE[mode][0])),
+                               max_pitch=int(codec.get("max_pitch", POLY_RANGE[mode][1])), mode=mode)
     emit("stage", text="reading the MIDI files")
     built = build_corpus([spec["upload_dir"]], job_dir / "corpus", config, val_fraction=0.1, seed=0, jobs=1,
                          progress=False, use_cache=False)
