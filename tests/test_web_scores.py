@@ -104,3 +104,16 @@ def test_page_shows_the_score_offers_the_abc_and_takes_an_abc_primer(page, tmp_p
     page.fill("#music-primer-abc textarea", "X:1\nM:4/4\nK:G\n")
     page.click("#music-generate")
     page.locator("#music-status").get_by_text("no line of notes").wait_for()
+
+
+def test_metre_choice_reaches_the_files_and_bad_metres_are_clear_errors(models, tmp_path):
+    import pretty_midi
+
+    (r,) = run(models, tmp_path, bars=2, metre="3/4")
+    assert "M:3/4" in Path(r["abc"]).read_text() and r["steps"] == 24
+    sig = pretty_midi.PrettyMIDI(r["mid"]).time_signature_changes[0]
+    assert (sig.numerator, sig.denominator) == (3, 4)
+    (r,) = run(models, tmp_path, bars=2, metre="model's own")
+    assert r["steps"] == 32  # the tiny model's own metre is 4/4
+    with pytest.raises(OptionError, match="time signature"):
+        run(models, tmp_path, bars=2, metre="7/5")

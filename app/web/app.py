@@ -39,6 +39,8 @@ log = logging.getLogger("app.web")
 MAX_NAMES = 200
 MAX_MELODIES = 4  # output slots on the Music tab
 MAX_WEB_BARS = 64
+MODEL_METRE = "model's own"
+WEB_METRES = ("4/4", "3/4", "6/8", "2/4", "2/2", "9/8", "12/8")
 PRIMER_ABC_CHARS = 20_000  # pasted ABC primer (app.music.limits.PRIMER_LIMITS.max_tune_chars)
 NEW_MODEL = "(new model)"
 KEYS = ("any", "C", "G", "D", "A", "E", "F", "Bb", "Eb", "Am", "Em", "Bm", "Dm", "Gm", "D dorian", "A dorian",
@@ -173,12 +175,14 @@ def generate_music(models_dir: str | Path, model: str, count: int = 1, bars: int
                    key: str | None = None, qpm: float = 120.0, program: int = 0, seed: int | None = None,
                    primer: str | Path | None = None, out_root: str | Path = "outputs/web/files",
                    limits: UploadLimits = UploadLimits(), synth: str = "auto",
-                   work_dir: str | Path | None = None, primer_abc: str | None = None) -> list[dict]:
+                   work_dir: str | Path | None = None, primer_abc: str | None = None,
+                   metre: str | None = None) -> list[dict]:
     """Melodies from a listed model, each with .mid, .wav, .png, the score as .abc and .musicxml, and the engraved
     .svg (when verovio is installed), in a fresh folder under out_root named by 128 random bits. A primer (an
     uploaded .mid/.abc/.musicxml/.krn file, or ABC text in primer_abc) is read in a bounded child process
     (app.web.primer) into a clean MIDI file in work_dir (default: beside out_root in "work"), removed afterwards;
-    the melodies then take the primer's time signature."""
+    the melodies then take the primer's time signature. metre: "6/8" etc. (None or MODEL_METRE: the primer's, else
+    the model's most common); lookback and attention models take it as an input, so they write that metre."""
     from app.core.outputs import ensure_dir, new_folder
     from app.music.generate import MelodyGenerator, write_melodies
 
@@ -186,6 +190,11 @@ def generate_music(models_dir: str | Path, model: str, count: int = 1, bars: int
     bars = _whole("bars", bars, 1, MAX_WEB_BARS)
     seed = _seed(seed)
     key = None if key in (None, "", "any") else str(key).strip()
+    metre = None if metre in (None, "", MODEL_METRE) else str(metre).strip()
+    if metre is not None:
+        from app.music.archs.features import parse_time_signature
+
+        parse_time_signature(metre)  # a clear error before any work
     path = resolve_model(models_dir, model, "music")
     clean = pasted = None
     primer_abc = (primer_abc or "").strip() or None
@@ -207,7 +216,7 @@ def generate_music(models_dir: str | Path, model: str, count: int = 1, bars: int
         out_dir = new_folder(ensure_dir(out_root), secrets.token_hex(16))
         gen = MelodyGenerator.load(path)
         melodies = gen.generate(n=count, bars=bars, temperature=float(temperature), seed=seed, key=key,
-                                qpm=float(qpm), program=int(program), primer_file=clean)
+                                qpm=float(qpm), program=int(program), primer_file=clean, time_signature=metre)
         from app.music.engrave import available
 
         scores = ("abc", "musicxml") + (("svg",) if available() else ())
@@ -385,6 +394,10 @@ def build_app(config: WebConfig | None = None, queue=None):
                         m_key = gr.Dropdown(list(KEYS), value="any", allow_custom_value=True, label="Key",
                                             info="note-ons stay in this key/scale (e.g. 'F# minor', 'E dorian')")
                         m_qpm = gr.Slider(40, 240, value=120, step=1, label="Tempo (quarter notes per minute)")
+                        m_metre = gr.Dropdown([MODEL_METRE, *WEB_METRES], value=MODEL_METRE, label="Metre",
+                                              elem_id="music-metre",
+                                              info="lookback and attention models write any metre; a primer "
+                                                   "brings its own")
                         m_prog = gr.Dropdown(list(INSTRUMENTS), value=0, label="Instrument",
                                              info="written into the MIDI file; the WAV uses it when FluidSynth "
                                                   "is installed")
@@ -457,11 +470,11 @@ def build_app(config: WebConfig | None = None, queue=None):
         n_go.click(on_names, [n_model, n_count, n_temp, n_prefix, n_suffix, n_novel, n_seed],
                    [n_status, n_out, n_file], api_name="names", concurrency_limit=4, concurrency_id="names")
 
-        def on_music(model, count, bars, temp, key, qpm, program, seed, primer, primer_abc):
+        def on_music(model, count, bars, temp, key, qpm, program, seed, primer, primer_abc, metre):
             primer_known = {str(primer): Path(str(primer)).name} if primer else {}
             res, err = _run_safely("music generation", lambda: generate_music(
                 models_dir, model, count, bars, temp, key, qpm, program, seed, primer, served_root(out), cfg.limits,
-                cfg.synth, out / "work", primer_abc), {**known, **primer_known})
+                cfg.synth, out / "work", primer_abc, metre), {**known, **primer_known})
             updates = [err or ""]
             for k in range(MAX_MELODIES):
                 r = res[k] if res and k < len(res) else None
@@ -477,7 +490,7 @@ def build_app(config: WebConfig | None = None, queue=None):
             return updates
 
         m_go.click(on_music, [m_model, m_count, m_bars, m_temp, m_key, m_qpm, m_prog, m_seed, m_primer,
-                              m_primer_abc],
+                              m_primer_abc, m_metre],
                    [m_status] + [c for slot in slots for c in slot], api_name="music", concurrency_limit=2,
                    concurrency_id="music")
 
