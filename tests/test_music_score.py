@@ -93,6 +93,34 @@ def test_an_exact_eight_bar_repeat_is_written_once_between_repeat_signs(tmp_path
     assert ":|" not in body(abc_of(melody(tied, key="C"), tmp_path))
 
 
+def test_short_notes_are_beamed_by_beat(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    def beam_rows(m):
+        root = ET.fromstring(write_musicxml(m, tmp_path / "b.musicxml").read_text().split("\n", 2)[2])
+        return [[(b.get("number"), b.text) for b in n.findall("beam")] for n in root.iter("note")]
+
+    # 6/8: six eighths are two beamed groups of three (one per dotted-quarter beat)
+    six = beam_rows(melody([(60 + k, 2 * k, 2 * k + 2) for k in range(6)], ts=(6, 8), steps=12))
+    assert [r[0][1] for r in six] == ["begin", "continue", "end"] * 2
+    # ABC beams notes written without a space: the same two groups of three
+    m68 = melody([(p, 2 * k, 2 * k + 2) for k, p in enumerate((60, 62, 64, 65, 67, 69))], ts=(6, 8), steps=12, key="C")
+    assert body(abc_of(m68, tmp_path)).split("|")[0].split() == ["CDE", "FGA"]
+    # 4/4: two sixteenths and an eighth share a beat (level 2 joins the sixteenths); a quarter is never beamed; a
+    # rest breaks the beam, leaving a lone eighth unbeamed
+    notes = [(60, 0, 1), (62, 1, 2), (64, 2, 4), (65, 4, 8), (67, 8, 10), (69, 12, 14), (71, 14, 16)]
+    rows = beam_rows(melody(notes, steps=16))
+    assert rows[0] == [("1", "begin"), ("2", "begin")] and rows[1] == [("1", "continue"), ("2", "end")]
+    assert rows[2] == [("1", "end")] and rows[3] == [] and rows[4] == []  # quarter; eighth before a rest
+    assert rows[-2:] == [[("1", "begin")], [("1", "end")]]
+    # a lone sixteenth beside an eighth gets a hook
+    hook = beam_rows(melody([(60, 0, 2), (62, 2, 3), (64, 3, 4)], steps=16))
+    assert hook[0] == [("1", "begin")] and hook[1] == [("1", "continue"), ("2", "begin")]
+    assert hook[2] == [("1", "end"), ("2", "end")]
+    hook = beam_rows(melody([(60, 0, 1), (62, 1, 2), (64, 2, 4)] + [(65, 4, 5), (67, 5, 8)], steps=16))
+    assert hook[3] == [("1", "begin"), ("2", "forward hook")]
+
+
 def test_estimated_key_when_none_was_sampled(tmp_path):
     # an E minor arpeggio with D#: estimated key E minor, one sharp; the D# carries its sharp
     notes = [(64, 0, 4), (67, 4, 8), (71, 8, 12), (75, 12, 14), (76, 14, 16), (71, 16, 24), (64, 24, 32)]

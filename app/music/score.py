@@ -344,6 +344,9 @@ def abc_text(lay: Layout, *, title: str = "Generated melody", number: int = 1, b
         if k == 0 and bar.repeat_start:
             line = "|: "
         tokens, state = [], {}
+        # notes written without a space between them are beamed (ABC's rule): the MusicXML's beam groups
+        joined = {i for i, b in beams(bar, lay.spq, beat_steps(lay.spq, lay.time_signature)).items()
+                  if b[0][1] in ("begin", "continue")}
         for it in bar.items:
             length = _abc_length(it.length, lay.spq, unit)
             if it.pitch is None:
@@ -358,7 +361,7 @@ def abc_text(lay: Layout, *, title: str = "Generated melody", number: int = 1, b
             state[(letter, octave)] = alter
             sign = "" if acc is None else {1: "^", -1: "_", 0: "="}[acc]
             tokens.append(sign + _abc_pitch(letter, octave) + length + ("-" if it.tie_start else ""))
-        line += " ".join(tokens)
+        line += "".join(t + ("" if i in joined or i == len(tokens) - 1 else " ") for i, t in enumerate(tokens))
         last = k == len(lay.bars) - 1
         opens = not last and lay.bars[k + 1].repeat_start
         if bar.repeat_end:
@@ -389,6 +392,41 @@ def _note_type(steps: int, spq: int) -> tuple[str, bool]:
     raise OptionError(f"a note of {q} quarter notes cannot be written as one value")
 
 
+def beams(bar: Bar, spq: int, beat: int) -> dict[int, list[tuple[int, str]]]:
+    """MusicXML beams of a bar: item index -> [(beam level, "begin"/"continue"/"end"/"forward hook"/"backward
+    hook")]. Notes shorter than a quarter are beamed within a beat (a dotted quarter in 6/8); rests break beams;
+    level 2 joins runs of sixteenths (or shorter) inside such a group."""
+    out: dict[int, list[tuple[int, str]]] = {}
+    groups: list[list[int]] = []
+    pos, last_beat = 0, None
+    for i, it in enumerate(bar.items):
+        short = it.pitch is not None and it.length < spq
+        if short and groups and last_beat == pos // beat and groups[-1][-1] == i - 1:
+            groups[-1].append(i)
+        elif short:
+            groups.append([i])
+        last_beat = pos // beat
+        pos += it.length
+    for g in (g for g in groups if len(g) > 1):
+        for k, i in enumerate(g):
+            out[i] = [(1, "begin" if k == 0 else "end" if k == len(g) - 1 else "continue")]
+        k = 0
+        while k < len(g):  # level 2: runs of notes shorter than an eighth
+            if bar.items[g[k]].length * 2 >= spq:
+                k += 1
+                continue
+            j = k
+            while j + 1 < len(g) and bar.items[g[j + 1]].length * 2 < spq:
+                j += 1
+            if j > k:
+                for m in range(k, j + 1):
+                    out[g[m]].append((2, "begin" if m == k else "end" if m == j else "continue"))
+            else:
+                out[g[k]].append((2, "forward hook" if k == 0 else "backward hook"))
+            k = j + 1
+    return out
+
+
 def musicxml_text(lay: Layout, *, title: str = "Generated melody", program: int = 0) -> str:
     """MusicXML 4.0 (partwise) text of a layout: one part, divisions = steps per quarter, key, time, treble clef,
     metronome mark, ties, accidentals, repeat barlines."""
@@ -417,7 +455,8 @@ def musicxml_text(lay: Layout, *, title: str = "Generated melody", program: int 
                        f"<per-minute>{lay.qpm:g}</per-minute></metronome></direction-type>"
                        f'<sound tempo="{lay.qpm:g}"/></direction>')
         whole_rest = len(bar.items) == 1 and bar.items[0].pitch is None and bar.items[0].length == lay.bar_steps
-        for it in bar.items:
+        bar_beams = beams(bar, lay.spq, beat_steps(lay.spq, lay.time_signature))
+        for i, it in enumerate(bar.items):
             parts = ["<note>"]
             if it.pitch is None:
                 parts.append('<rest measure="yes"/>' if whole_rest else "<rest/>")
@@ -435,6 +474,7 @@ def musicxml_text(lay: Layout, *, title: str = "Generated melody", program: int 
                 parts.append(f"<type>{name}</type>" + ("<dot/>" if dotted else ""))
             if it.accidental is not None:
                 parts.append(f"<accidental>{ {1: 'sharp', -1: 'flat', 0: 'natural'}[it.accidental] }</accidental>")
+            parts += [f'<beam number="{n}">{kind}</beam>' for n, kind in bar_beams.get(i, ())]
             if it.tie_start or it.tie_stop:
                 parts.append("<notations>" + ('<tied type="stop"/>' if it.tie_stop else "")
                              + ('<tied type="start"/>' if it.tie_start else "") + "</notations>")
