@@ -127,6 +127,10 @@ class AttentionStepper:
         self.ctx_proj = self.ctx.rows(pos, cls) @ self.w_ctx
         self._grid_len = length
 
+    def runner(self) -> "AttentionRunner":
+        """A batch-1 runner (app.core.runner) in this stepper's metre; kind "logits"."""
+        return AttentionRunner(self)
+
     def zero_state(self, batch: int):
         u, N, d = self.units, self.N, self.key.shape[1]
         z = np.zeros((batch, u), np.float32)
@@ -176,6 +180,92 @@ class AttentionStepper:
             zx = self.t_prev[np.where(ids[:, t] < 0, self.vocab_size, ids[:, t])] + ctx_proj[:, t]
             out[:, t], state = self._cell(zx, state)
         return out
+
+
+class AttentionRunner:
+    """The attention model at batch 1 (app.core.runner protocol), token logits (V,).
+
+    Buffers: ha = [h, a, 1]; one product ha @ [[U ; W_a ; 0] | [W_o ; b_o]] gives the next step's recurrent input
+    (h U + a W_a) and this step's output o; [o, 1] @ [[K | W_head] ; [q_b | b_head]] gives o's key (stored with the
+    query bias added, so a score is v . tanh(key + h Q)) and the logits. The scores are bounded by sum |v| (tanh is
+    in [-1, 1]), so the softmax skips its max shift when that bound is small."""
+
+    kind = "logits"
+
+    def __init__(self, stepper: AttentionStepper):
+        from app.core.runner import LSTM1
+
+        self.stepper = st = stepper
+        self.vocab_size = V = st.vocab_size
+        u, N, d = st.units, st.N, st.key.shape[1]
+        g = 4 * u
+        self.ha = np.zeros(2 * u + 1, np.float32)
+        self.ha[2 * u] = 1.0
+        self.lstm = LSTM1(u, self.ha[:u])
+        m1 = np.zeros((2 * u + 1, g + u), np.float32)
+        m1[:u, :g], m1[u:2 * u, :g] = st.cell.recurrent, st.w_attn
+        m1[:u, g:], m1[u:2 * u, g:], m1[2 * u, g:] = st.out_h, st.out_a, st.out_b
+        m2 = np.zeros((u + 1, d + V), np.float32)
+        m2[:u, :d], m2[:u, d:] = st.key, st.head_k
+        m2[u, :d], m2[u, d:] = st.query_b, st.head_b
+        self.m1, self.m2 = m1, m2
+        self.rec_out = np.zeros(g + u + 1, np.float32)  # [h U + a W_a (next step) | o | 1]
+        self.rec_out[-1] = 1.0
+        self.key_logits = np.zeros(d + V, np.float32)
+        self.mem = np.zeros((N, u), np.float32)
+        self.keys = np.tile(st.query_b, (N, 1)).astype(np.float32)  # an all-zero slot's key: 0, plus q_b
+        self.exp_safe = float(np.abs(st.v).sum()) < 60.0
+        self.t = 0
+        self.step = self._make_step()
+
+    def _make_step(self):
+        st, V = self.stepper, self.vocab_size
+        u, N = st.units, st.N
+        g = 4 * u
+        t_prev, ctx_proj, length = st.t_prev, st.ctx_proj, st._grid_len
+        z, update, ha = self.lstm.z, self.lstm.update, self.ha
+        h, a = ha[:u], ha[u:2 * u]
+        rec_out, m1, m2, key_logits = self.rec_out, self.m1, self.m2, self.key_logits
+        rec, o_one, o = rec_out[:g], rec_out[g:], rec_out[g:g + u]
+        d = key_logits.size - V
+        key, logits = key_logits[:d], key_logits[d:]
+        mem, keys, query, v = self.mem, self.keys, st.query, st.v
+        q = np.empty(d, np.float32)
+        kq = np.empty_like(keys)
+        e = np.empty(N, np.float32)
+        exp_safe = self.exp_safe
+        add, dot, tanh, exp, mul, copyto = np.add, np.dot, np.tanh, np.exp, np.multiply, np.copyto
+        runner = self
+
+        def step(token: int) -> np.ndarray:
+            t = runner.t
+            if t >= length:  # past the grid: grow it and continue with the new context rows
+                if st._grid_len <= t:
+                    st._grow(t + 1)
+                runner.step = runner._make_step()
+                return runner.step(token)
+            add(rec, t_prev[token if token >= 0 else V], out=z)
+            add(z, ctx_proj[t], out=z)
+            update()  # h
+            dot(h, query, out=q)
+            add(keys, q, out=kq)
+            tanh(kq, out=kq)
+            dot(kq, v, out=e)  # the scores of the N memory slots
+            if exp_safe:
+                exp(e, out=e)
+            else:
+                exp(e - e.max(), out=e)
+            dot(e, mem, out=a)
+            mul(a, 1.0 / e.sum(), out=a)  # the attention vector
+            dot(ha, m1, out=rec_out[:g + u])  # next step's recurrent input and this step's output o
+            slot = t % N
+            copyto(mem[slot], o)
+            dot(o_one, m2, out=key_logits)
+            copyto(keys[slot], key)
+            runner.t = t + 1
+            return logits
+
+        return step
 
 
 def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4, 4), spq=4):

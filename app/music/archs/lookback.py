@@ -155,6 +155,17 @@ class LookbackStepper:
         self.lb_index = lookback_index(bar, pos, self.settings.lookbacks)
         self.ctx_proj = self.ctx.rows(pos, cls) @ self.w_ctx  # (length, 4u)
         self._grid_len = length
+        self._runner_tables = None  # built by the first runner() on this grid
+
+    def runner(self) -> "LookbackRunner":
+        """A batch-1 runner (app.core.runner) over this stepper's metre; kind "probs"."""
+        return LookbackRunner(self)
+
+    def runner_tables(self):
+        """(rows, index lists) shared by this stepper's runners until the grid grows: see LookbackRunner."""
+        if self._runner_tables is None:
+            self._runner_tables = _runner_tables(self)
+        return self._runner_tables
 
     def zero_state(self, batch: int):
         u = self.cell.units
@@ -250,6 +261,121 @@ class LookbackStepper:
         b, T, _ = logits.shape
         tok = self._labels_to_tokens(logits.reshape(b * T, -1), lb_tok.reshape(b * T, -1))
         return tok.reshape(b, T, self.vocab_size)
+
+
+# --- batch-1 runner ----------------------------------------------------------------------------------------------
+HIST_OFFSET = 2  # the runner's history list: [V, -2, s[0], s[1], ...]; a missing lookback reads slot 0 (token V,
+#                  the all-zero row) and a missing repeat-flag comparison slot 1 (-2, equal to no token)
+
+
+def _runner_tables(st: LookbackStepper):
+    """The runner's precomputed tables for the stepper's grid (length T = st._grid_len, u units, n lookbacks):
+    rows (R, 4u + V + n) float32, the input projections it sums each step, right-padded with zeros to the width of
+    the fused product's output:
+        [0, V]                   previous token (LSTM bias included; row V: the zero input x0)
+        base_i + [0, V]          token lookbacks[i] bars back (row V: no such step)
+        flag_i + {0, 1}          repeat flag i off / on
+        ctx + t                  the step's bar-position counter and metre class, for t < T
+    and per step t the history positions (lists of ints) of its lookback tokens and of the repeat-flag comparisons
+    (the lookback steps of t - 1), HIST_OFFSET-shifted, missing ones pointing at slot 0 / slot 1."""
+    V, n, T = st.vocab_size, st.n, st._grid_len
+    width = st.cell.kernel.shape[1] + V + n
+    base = [(V + 1) * (1 + i) for i in range(n)]
+    flag = (V + 1) * (1 + n)
+    ctx = flag + 2 * n
+    rows = np.zeros((ctx + T, width), np.float32)
+    g = st.cell.kernel.shape[1]
+    rows[:V + 1, :g] = st.t_prev
+    for i in range(n):
+        rows[base[i]:base[i] + V + 1, :g] = st.t_lb[i]
+        rows[flag + 2 * i + 1, :g] = st.w_flag[i]
+    rows[ctx:, :g] = st.ctx_proj
+    idx = st.lb_index
+    look = np.where(idx >= 0, idx + HIST_OFFSET, 0)
+    prev = np.ones_like(idx)
+    prev[1:] = np.where(idx[:-1] >= 0, idx[:-1] + HIST_OFFSET, 1)
+    return {"rows": rows, "base": base, "flag": [flag + 2 * i for i in range(n)], "ctx": ctx, "length": T,
+            "look": [tuple(r) for r in look.tolist()], "prev": [tuple(r) for r in prev.tolist()]}
+
+
+class LookbackRunner:
+    """The lookback model at batch 1 (app.core.runner protocol): returns unnormalised token probabilities (V,).
+
+    Per step: the input projections of the previous token, the lookback tokens, the context and the repeat flags are
+    rows of one precomputed table (`_runner_tables`), gathered with one `take` into a buffer whose last row already
+    holds h U from the previous step's product, and summed with one `add.reduce`; then LSTM1's update, one product
+    [h, 1] @ [[U | head], [0 | head bias]], exp of the V + n label logits, and each repeat label's mass added to the
+    token it points at (a missing lookback's to a spare slot)."""
+
+    kind = "probs"
+
+    def __init__(self, stepper: LookbackStepper):
+        from app.core.runner import LSTM1, fused, logit_bound
+
+        self.stepper = st = stepper
+        self.vocab_size = V = st.vocab_size
+        u, n = st.cell.units, st.n
+        g = 4 * u
+        self.hx = np.zeros(u + 1, np.float32)
+        self.hx[u] = 1.0
+        self.lstm = LSTM1(u, self.hx[:u])
+        self.mat = fused(st.cell.recurrent, st.head_k, st.head_b)  # (u + 1, 4u + V + n)
+        self.gather = np.zeros((2 + 2 * n + 1, g + V + n), np.float32)  # prev, n lookbacks, ctx, n flags | h U
+        self.exp_safe = logit_bound(st.head_k, st.head_b) < 60.0
+        self.probs = np.zeros(V + 1, np.float32)  # slot V collects the mass of missing lookbacks
+        self.hist = [V, -2]
+        self.t = 0
+        self.step = self._make_step()
+
+    def _make_step(self):
+        st, V, n = self.stepper, self.vocab_size, self.stepper.n
+        tables = st.runner_tables()
+        rows, base, flag, ctx = tables["rows"], tables["base"], tables["flag"], tables["ctx"]
+        look, prev = tables["look"], tables["prev"]
+        length = tables["length"]
+        g = self.lstm.z.size
+        gather, z, update, hx, mat = self.gather, self.lstm.z, self.lstm.update, self.hx, self.mat
+        picked, pre, out = gather[:-1], gather[:, :g], gather[-1]
+        label_logits = out[g:]
+        e = np.empty(V + n, np.float32)
+        e_tok, probs, tok_probs = e[:V], self.probs, self.probs[:V]
+        hist, exp_safe = self.hist, self.exp_safe
+        take, reduce_add, dot, exp, copyto = np.take, np.add.reduce, np.dot, np.exp, np.copyto
+        pairs_b, pairs_f = list(zip(base, range(n))), list(zip(flag, range(n)))
+        runner = self
+
+        def step(token: int) -> np.ndarray:
+            t = runner.t
+            if t >= length:  # past the grid: grow it (once for all runners) and continue with the new tables
+                if st._grid_len <= t:
+                    st._grow(t + 1)
+                runner.step = runner._make_step()
+                return runner.step(token)
+            if t:
+                if token < 0:
+                    raise ValueError("only the first input may be the zero input (-1)")
+                hist.append(token)
+            js, ps = look[t], prev[t]
+            lb = [hist[j] for j in js]
+            idx = [token if token >= 0 else V]
+            idx += [b + lb[i] for b, i in pairs_b]
+            idx.append(ctx + t)
+            idx += [f + (token == hist[ps[i]]) for f, i in pairs_f]
+            take(rows, idx, axis=0, out=picked)
+            reduce_add(pre, axis=0, out=z)  # the rows and h U of the previous step
+            update()
+            dot(hx, mat, out=out)  # next step's h U and this step's label logits
+            if exp_safe:
+                exp(label_logits, out=e)
+            else:
+                exp(label_logits - label_logits.max(), out=e)
+            copyto(tok_probs, e_tok)
+            for i in range(n):
+                probs[lb[i]] += e[V + i]
+            runner.t = t + 1
+            return tok_probs
+
+        return step
 
 
 def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4, 4), spq=4):
