@@ -40,6 +40,7 @@ def arch_weights(name, settings, rng, u, vocab=V, scale=0.8, scales=None):
 
 
 ARCHS = [("basic", {}), ("lookback", {"lookbacks": (1, 2)}), ("lookback", {"lookbacks": (1, 2, 4, 8)}),
+         ("lookback", {"lookbacks": (1, 2, 3, 4, 6, 8)}),
          ("attention", {"attn_length": 7, "attn_dim": 5})]
 
 

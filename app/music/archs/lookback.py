@@ -264,48 +264,66 @@ class LookbackStepper:
 
 
 # --- batch-1 runner ----------------------------------------------------------------------------------------------
-HIST_OFFSET = 2  # the runner's history list: [V, -2, s[0], s[1], ...]; a missing lookback reads slot 0 (token V,
-#                  the all-zero row) and a missing repeat-flag comparison slot 1 (-2, equal to no token)
+HIST_OFFSET = 1  # the runner's history list is [-2, s[0], s[1], ...]: s[j] sits at j + 1
+FLAG_GROUP = 4  # repeat flags summed in groups of 4: one table row per combination (16 rows a group)
 
 
-def _runner_tables(st: LookbackStepper):
-    """The runner's precomputed tables for the stepper's grid (length T = st._grid_len, u units, n lookbacks):
-    rows (R, 4u + V + n) float32, the input projections it sums each step, right-padded with zeros to the width of
-    the fused product's output:
-        [0, V]                   previous token (LSTM bias included; row V: the zero input x0)
-        base_i + [0, V]          token lookbacks[i] bars back (row V: no such step)
-        flag_i + {0, 1}          repeat flag i off / on
-        ctx + t                  the step's bar-position counter and metre class, for t < T
-    and per step t the history positions (lists of ints) of its lookback tokens and of the repeat-flag comparisons
-    (the lookback steps of t - 1), HIST_OFFSET-shifted, missing ones pointing at slot 0 / slot 1."""
-    V, n, T = st.vocab_size, st.n, st._grid_len
-    width = st.cell.kernel.shape[1] + V + n
-    base = [(V + 1) * (1 + i) for i in range(n)]
-    flag = (V + 1) * (1 + n)
-    ctx = flag + 2 * n
-    rows = np.zeros((ctx + T, width), np.float32)
-    g = st.cell.kernel.shape[1]
-    rows[:V + 1, :g] = st.t_prev
+def _runner_tables(st: LookbackStepper) -> dict:
+    """What the runner adds up each step, precomputed for the stepper's grid (T = st._grid_len steps, one metre):
+
+    rows   (R, 4u) float32 input projections: [0, V] the previous token (LSTM bias included; row V: the zero input
+           x0); base[i] + [0, V) the token lookbacks[i] bars back; ctx_flags + pos * 16 + m the context row of bar
+           position pos plus the repeat flags 0..3 whose bits are set in m; extra[k] + m the same for flags
+           4k..4k+3 (when there are more than four)
+    look   per step t: ((i, base[i], history position), ...) for the lookbacks of t that exist
+    flags  per step t: ((1 << i, history position), ...) for the lookbacks of t - 1 that exist (the repeat flags
+           compare the previous token with those)
+    ctx    per step t: the row of its bar position with no flags set
+    A missing lookback adds nothing (its row would be zeros) and its repeat label is dropped."""
+    V, n, T, g = st.vocab_size, st.n, st._grid_len, st.cell.kernel.shape[1]
+    bar, pos, cls = st.ctx.grid(T, [(0, *st.time_signature)])
+    periods, first = np.unique(pos, return_index=True)  # one metre: the context row depends on pos only
+    groups = [list(range(k, min(k + FLAG_GROUP, n))) for k in range(0, n, FLAG_GROUP)] or [[]]
+    combos = [np.zeros((2 ** len(grp), g), np.float32) for grp in groups]
+    for grp, table in zip(groups, combos):
+        for m in range(len(table)):
+            for bit, i in enumerate(grp):
+                if m >> bit & 1:
+                    table[m] += st.w_flag[i]
+    base = [(V + 1) + V * i for i in range(n)]
+    ctx_flags = (V + 1) + V * n
+    width0 = len(combos[0])
+    ctx_rows = st.ctx_proj[first]  # (positions, 4u)
+    extra, start = [], ctx_flags + len(periods) * width0
+    for table in combos[1:]:
+        extra.append(start)
+        start += len(table)
+    rows = np.empty((start, g), np.float32)
+    rows[:V + 1] = st.t_prev
     for i in range(n):
-        rows[base[i]:base[i] + V + 1, :g] = st.t_lb[i]
-        rows[flag + 2 * i + 1, :g] = st.w_flag[i]
-    rows[ctx:, :g] = st.ctx_proj
+        rows[base[i]:base[i] + V] = st.t_lb[i][:V]
+    rows[ctx_flags:ctx_flags + len(periods) * width0] = (ctx_rows[:, None, :] + combos[0][None]).reshape(-1, g)
+    for at, table in zip(extra, combos[1:]):
+        rows[at:at + len(table)] = table
+    where = {p: k for k, p in enumerate(periods.tolist())}
     idx = st.lb_index
-    look = np.where(idx >= 0, idx + HIST_OFFSET, 0)
-    prev = np.ones_like(idx)
-    prev[1:] = np.where(idx[:-1] >= 0, idx[:-1] + HIST_OFFSET, 1)
-    return {"rows": rows, "base": base, "flag": [flag + 2 * i for i in range(n)], "ctx": ctx, "length": T,
-            "look": [tuple(r) for r in look.tolist()], "prev": [tuple(r) for r in prev.tolist()]}
+    look, flags = [], []
+    for t, r in enumerate(idx.tolist()):
+        look.append(tuple((i, base[i], j + HIST_OFFSET) for i, j in enumerate(r) if j >= 0))
+        prev = idx[t - 1].tolist() if t else []
+        flags.append(tuple((1 << i, j + HIST_OFFSET) for i, j in enumerate(prev) if j >= 0))
+    ctx = [ctx_flags + where[p] * width0 for p in pos.tolist()]
+    return {"rows": rows, "views": list(rows), "look": look, "flags": flags, "ctx": ctx, "extra": extra,
+            "length": T}
 
 
 class LookbackRunner:
     """The lookback model at batch 1 (app.core.runner protocol): returns unnormalised token probabilities (V,).
 
-    Per step: the input projections of the previous token, the lookback tokens, the context and the repeat flags are
-    rows of one precomputed table (`_runner_tables`), gathered with one `take` into a buffer whose last row already
-    holds h U from the previous step's product, and summed with one `add.reduce`; then LSTM1's update, one product
-    [h, 1] @ [[U | head], [0 | head bias]], exp of the V + n label logits, and each repeat label's mass added to the
-    token it points at (a missing lookback's to a spare slot)."""
+    Per step: z = h U (from the previous step's product) plus a few precomputed rows (`_runner_tables`: the previous
+    token's, one per existing lookback token, and the bar position's with the repeat flags folded in), one add each;
+    LSTM1's update; one product [h, 1] @ [[U | head], [0 | head bias]]; exp of the V + n label logits (without the max
+    shift when the head cannot make a logit above 60); each repeat label's mass added to the token it points at."""
 
     kind = "probs"
 
@@ -315,33 +333,30 @@ class LookbackRunner:
         self.stepper = st = stepper
         self.vocab_size = V = st.vocab_size
         u, n = st.cell.units, st.n
-        g = 4 * u
         self.hx = np.zeros(u + 1, np.float32)
         self.hx[u] = 1.0
         self.lstm = LSTM1(u, self.hx[:u])
         self.mat = fused(st.cell.recurrent, st.head_k, st.head_b)  # (u + 1, 4u + V + n)
-        self.gather = np.zeros((2 + 2 * n + 1, g + V + n), np.float32)  # prev, n lookbacks, ctx, n flags | h U
+        self.out = np.zeros(4 * u + V + n, np.float32)  # [h U for the next step | label logits]
         self.exp_safe = logit_bound(st.head_k, st.head_b) < 60.0
-        self.probs = np.zeros(V + 1, np.float32)  # slot V collects the mass of missing lookbacks
-        self.hist = [V, -2]
+        self.probs = np.zeros(V, np.float32)
+        self.hist = [-2]
         self.t = 0
         self.step = self._make_step()
 
     def _make_step(self):
-        st, V, n = self.stepper, self.vocab_size, self.stepper.n
+        st, V = self.stepper, self.vocab_size
         tables = st.runner_tables()
-        rows, base, flag, ctx = tables["rows"], tables["base"], tables["flag"], tables["ctx"]
-        look, prev = tables["look"], tables["prev"]
-        length = tables["length"]
-        g = self.lstm.z.size
-        gather, z, update, hx, mat = self.gather, self.lstm.z, self.lstm.update, self.hx, self.mat
-        picked, pre, out = gather[:-1], gather[:, :g], gather[-1]
-        label_logits = out[g:]
-        e = np.empty(V + n, np.float32)
-        e_tok, probs, tok_probs = e[:V], self.probs, self.probs[:V]
+        rows, look, flags, ctx, extra = (tables[k] for k in ("views", "look", "flags", "ctx", "extra"))
+        length, mask0 = tables["length"], 2 ** FLAG_GROUP - 1
+        z, update, hx, mat, out = self.lstm.z, self.lstm.update, self.hx, self.mat, self.out
+        g = z.size
+        rec, label_logits = out[:g], out[g:]
+        e = np.empty(label_logits.size, np.float32)
+        e_tok, probs = e[:V], self.probs
         hist, exp_safe = self.hist, self.exp_safe
-        take, reduce_add, dot, exp, copyto = np.take, np.add.reduce, np.dot, np.exp, np.copyto
-        pairs_b, pairs_f = list(zip(base, range(n))), list(zip(flag, range(n)))
+        extra_groups = [(FLAG_GROUP * (k + 1), at) for k, at in enumerate(extra)]
+        add, dot, exp, copyto = np.add, np.dot, np.exp, np.copyto
         runner = self
 
         def step(token: int) -> np.ndarray:
@@ -355,25 +370,28 @@ class LookbackRunner:
                 if token < 0:
                     raise ValueError("only the first input may be the zero input (-1)")
                 hist.append(token)
-            js, ps = look[t], prev[t]
-            lb = [hist[j] for j in js]
-            idx = [token if token >= 0 else V]
-            idx += [b + lb[i] for b, i in pairs_b]
-            idx.append(ctx + t)
-            idx += [f + (token == hist[ps[i]]) for f, i in pairs_f]
-            take(rows, idx, axis=0, out=picked)
-            reduce_add(pre, axis=0, out=z)  # the rows and h U of the previous step
+            fl = 0
+            for bit, j in flags[t]:
+                if token == hist[j]:
+                    fl |= bit
+            add(rec, rows[token if token >= 0 else V], out=z)
+            add(z, rows[ctx[t] + (fl & mask0)], out=z)
+            for shift, at in extra_groups:
+                add(z, rows[at + (fl >> shift & mask0)], out=z)
+            lbt = look[t]
+            for i, b, j in lbt:
+                add(z, rows[b + hist[j]], out=z)
             update()
-            dot(hx, mat, out=out)  # next step's h U and this step's label logits
+            dot(hx, mat, out=out)  # the next step's h U and this step's label logits
             if exp_safe:
                 exp(label_logits, out=e)
             else:
                 exp(label_logits - label_logits.max(), out=e)
-            copyto(tok_probs, e_tok)
-            for i in range(n):
-                probs[lb[i]] += e[V + i]
+            copyto(probs, e_tok)
+            for i, b, j in lbt:
+                probs[hist[j]] += e[V + i]
             runner.t = t + 1
-            return tok_probs
+            return probs
 
         return step
 
