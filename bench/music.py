@@ -10,8 +10,10 @@
      document path cold (process start -> Keras load, build the inference model, predict, write the .mid);
   4. wall time of the same N training epochs, whole-sequence trainer vs djmodel, same windows and batch;
   2b. the same per arch (basic, lookback, attention: `--archs`, or alone with `--archs-only`): each arch's numpy
-     fast path vs its own Keras step-by-step inference model (predict, batch 1, 100 steps), random weights at a
-     small (n_a 64) and a medium (n_a 256) size, n_values 51 (the folk vocabulary);
+     fast path (`generate_ids` at n = 1: the arch's batch-1 runner) vs its own Keras step-by-step inference model
+     (predict, batch 1, 100 steps), random weights at a small (n_a 64) and a medium (n_a 256) size, plus lookback
+     1,2,4,8 (the shipped models/folk's setting) at n_a 256, n_values 51 (the folk vocabulary); the batched stepper
+     loop at batch 1 (what n = 1 ran before the runners) is timed beside it;
   5. retraining as a user would: >= 200 Bach chorale soprano lines written as MIDI files -> `music corpus` ->
      `music train --from models/folk --epochs 2` -> `music generate`, with the held-out NLL before and after.
 
@@ -157,9 +159,9 @@ def bench_generation(weights: dict, cfg, n_values: int, steps: int = 100, label:
 ARCH_TIMING = r"""
 import json, statistics, sys, time, numpy as np
 from app.core.modelconfig import ModelConfig
-from app.core.sampling import SamplingOptions
+from app.core.sampling import SamplingOptions, sample_next
 from app.music.archs.base import get_arch
-from app.music.sampler import MelodyOptions, generate_ids
+from app.music.sampler import MelodyOptions, generate_ids, prime
 spec = json.loads(sys.argv[2])
 with np.load(sys.argv[1]) as z:
     w = {k: z[k] for k in z.files}
@@ -168,19 +170,38 @@ settings = arch.make_settings(spec["settings"])
 V, steps = spec["V"], spec["steps"]
 st = arch.numpy().make_stepper(w, ModelConfig(units=spec["units"]), settings, V, time_signature=(4, 4))
 opts = MelodyOptions(n=1, steps=steps, sampling=SamplingOptions(greedy=True))
+def batched():  # the batched loop (stepper.step + sample_next) at batch 1, as generate_ids ran n = 1 before runners
+    state, logits = prime(st, np.zeros(0, np.int32), 1)
+    out = []
+    for t in range(steps):
+        x = sample_next(logits, None, opts.sampling)
+        out.append(int(x[0]))
+        if t + 1 < steps:
+            logits, state = st.step(x, state)
+    return out
 ids = generate_ids(st, np.full(V, -1), opts)
-ts = []
+same = ids[0].tolist() == batched()
+ts, tb = [], []
 for _ in range(21):
     t = time.perf_counter(); generate_ids(st, np.full(V, -1), opts); ts.append(time.perf_counter() - t)
+for _ in range(7):
+    t = time.perf_counter(); batched(); tb.append(time.perf_counter() - t)
 assert "tensorflow" not in sys.modules
-print(json.dumps({"ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts), "ids": ids[0].tolist()}))
+print(json.dumps({"ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts), "ids": ids[0].tolist(),
+                  "batched_ms": 1e3 * statistics.median(tb), "same_as_batched": same}))
 """
 
-ARCH_SETTINGS = {"basic": {}, "lookback": {"lookbacks": [1, 2]}, "attention": {"attn_length": 64, "attn_dim": 64}}
+# (arch, settings, sizes): random weights at a small (n_a 64) and a medium (n_a 256) size; lookback 1,2,4,8 is the
+# shipped models/folk's setting
+ARCH_ROWS = [("basic", {}, ("small", "medium")), ("lookback", {"lookbacks": [1, 2]}, ("small", "medium")),
+             ("lookback", {"lookbacks": [1, 2, 4, 8]}, ("medium",)),
+             ("attention", {"attn_length": 64, "attn_dim": 64}, ("small", "medium"))]
+SIZES = {"small": 64, "medium": 256}
 
 
-def bench_archs(sizes=((64, "small"), (256, "medium")), V: int = 51, steps: int = 100, archs=None) -> list[dict]:
-    """Per arch and size: numpy fast path (own TensorFlow-free process) vs the arch's Keras inference model
+def bench_archs(V: int = 51, steps: int = 100, archs=None) -> list[dict]:
+    """Per arch and size (ARCH_ROWS): numpy fast path (`generate_ids`, n = 1, greedy, in its own TensorFlow-free
+    process; also the batched stepper loop at batch 1 for comparison) vs the arch's Keras inference model
     (predict at batch 1, median of 9 warm calls), random weights (normal, sd 0.3)."""
     import keras
 
@@ -188,17 +209,20 @@ def bench_archs(sizes=((64, "small"), (256, "medium")), V: int = 51, steps: int 
     from app.music.archs.base import get_arch
 
     rows = []
-    for name in archs or ARCH_SETTINGS:
+    for name, arch_settings, sizes in ARCH_ROWS:
+        if archs and name not in archs:
+            continue
         arch = get_arch(name)
-        settings = arch.make_settings(ARCH_SETTINGS.get(name, {}))
-        for units, size in sizes:
+        settings = arch.make_settings(arch_settings)
+        for size in sizes:
+            units = SIZES[size]
             cfg = ModelConfig(units=units)
             trainer = arch.keras().build_trainer(cfg, settings, V, seed=0)
             rng = np.random.default_rng(0)
             for layer in trainer.layers:
                 layer.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
             weights = arch.keras().export_weights(trainer, cfg)
-            spec = {"arch": name, "settings": ARCH_SETTINGS.get(name, {}), "V": V, "steps": steps, "units": units}
+            spec = {"arch": name, "settings": arch_settings, "V": V, "steps": steps, "units": units}
             with tempfile.TemporaryDirectory() as tmp:
                 np.savez(Path(tmp) / "w.npz", **weights)
                 p = subprocess.run([sys.executable, "-c", ARCH_TIMING, str(Path(tmp) / "w.npz"), json.dumps(spec)],
@@ -219,24 +243,38 @@ def bench_archs(sizes=((64, "small"), (256, "medium")), V: int = 51, steps: int 
             doc = inf.predict(inputs, verbose=0)
             first_s = time.perf_counter() - t
             doc_ts = times(lambda: inf.predict(inputs, verbose=0), 9)
-            same = np.array_equal(np.stack(doc, 1).argmax(-1)[0], np.array(fast["ids"]))
-            rows.append({"arch": name, "size": size, "units": units, "n_values": V, "steps": steps,
+            probs = np.stack(doc, 1)[0]  # (steps, V)
+            same = np.array_equal(probs.argmax(-1), np.array(fast["ids"]))
+            # where the sequences part, how close Keras's two best tokens were (a near-tie that float rounding flips)
+            differ = np.flatnonzero(probs.argmax(-1) != np.array(fast["ids"]))
+            top2 = np.sort(probs[differ[0]])[-2:] if differ.size else None
+            label = ",".join(str(v) for v in arch_settings.get("lookbacks", []))
+            rows.append({"arch": name, "settings": arch_settings, "label": label, "size": size, "units": units,
+                         "n_values": V, "steps": steps,
                          "keras_predict_ms": 1e3 * statistics.median(doc_ts), "keras_min_ms": 1e3 * min(doc_ts),
                          "numpy_ms": fast["ms"], "numpy_min_ms": fast["min_ms"],
+                         "numpy_batched_ms": fast["batched_ms"],
                          "speedup": 1e3 * statistics.median(doc_ts) / fast["ms"],
                          "speedup_of_minima": 1e3 * min(doc_ts) / fast["min_ms"],
                          "keras_build_s": build_s, "keras_first_predict_s": first_s,
-                         "same_argmax_sequence": bool(same)})
+                         "same_argmax_sequence": bool(same), "same_as_batched": fast["same_as_batched"],
+                         "first_difference_step": int(differ[0]) if differ.size else None,
+                         "keras_top2_gap_there": float(top2[1] - top2[0]) if differ.size else None})
             keras.backend.clear_session()
     return rows
 
 
 def print_arch_rows(rows: list[dict]) -> None:
     for r in rows:
-        print(f"  {r['arch']:<9} {r['size']:<6} (n_a {r['units']:>3}): Keras predict {r['keras_predict_ms']:8.1f} ms"
-              f"   numpy {r['numpy_ms']:6.2f} ms   x{r['speedup']:.0f}   (minima {r['keras_min_ms']:.1f} / "
-              f"{r['numpy_min_ms']:.2f} ms, x{r['speedup_of_minima']:.0f}; build {r['keras_build_s']:.1f} s; "
-              f"same argmax sequence: {r['same_argmax_sequence']})")
+        name = r["arch"] + (f" {r['label']}" if r.get("label") else "")
+        print(f"  {name:<18} {r['size']:<6} (n_a {r['units']:>3}): Keras predict {r['keras_predict_ms']:7.1f} ms"
+              f"   numpy {r['numpy_ms']:5.2f} ms   x{r['speedup']:.0f}   (minima {r['keras_min_ms']:.1f} / "
+              f"{r['numpy_min_ms']:.2f} ms, x{r['speedup_of_minima']:.0f}; batched stepper loop "
+              f"{r['numpy_batched_ms']:.2f} ms; build {r['keras_build_s']:.1f} s; same argmax sequence: "
+              f"{r['same_argmax_sequence']}, as the batched loop: {r['same_as_batched']})")
+        if not r["same_argmax_sequence"]:
+            print(f"      the sequences part at step {r['first_difference_step']}, where Keras's two best tokens are "
+                  f"{r['keras_top2_gap_there']:.1e} apart in probability")
 
 
 # --- 3. cold generate ----------------------------------------------------------------------------------------------

@@ -212,7 +212,9 @@ class AttentionRunner:
         self.rec_out = np.zeros(g + u + 1, np.float32)  # [h U + a W_a (next step) | o | 1]
         self.rec_out[-1] = 1.0
         self.key_logits = np.zeros(d + V, np.float32)
-        self.mem = np.zeros((N, u), np.float32)
+        self.mem = np.zeros((N, u + 1), np.float32)  # the memory slots, each with a 1 after it: e @ mem = [Σ e m, Σ e]
+        self.mem[:, u] = 1.0
+        self.a_sum = np.zeros(u + 1, np.float32)
         self.keys = np.tile(st.query_b, (N, 1)).astype(np.float32)  # an all-zero slot's key: 0, plus q_b
         self.exp_safe = float(np.abs(st.v).sum()) < 60.0
         self.t = 0
@@ -229,7 +231,8 @@ class AttentionRunner:
         rec, o_one, o = rec_out[:g], rec_out[g:], rec_out[g:g + u]
         d = key_logits.size - V
         key, logits = key_logits[:d], key_logits[d:]
-        mem, keys, query, v = self.mem, self.keys, st.query, st.v
+        mem, keys, query, v, a_sum = self.mem, self.keys, st.query, st.v, self.a_sum
+        a_raw = a_sum[:u]
         q = np.empty(d, np.float32)
         kq = np.empty_like(keys)
         e = np.empty(N, np.float32)
@@ -255,11 +258,11 @@ class AttentionRunner:
                 exp(e, out=e)
             else:
                 exp(e - e.max(), out=e)
-            dot(e, mem, out=a)
-            mul(a, 1.0 / e.sum(), out=a)  # the attention vector
+            dot(e, mem, out=a_sum)
+            mul(a_raw, 1.0 / a_sum[u], out=a)  # the attention vector: the softmax's normalisation
             dot(ha, m1, out=rec_out[:g + u])  # next step's recurrent input and this step's output o
             slot = t % N
-            copyto(mem[slot], o)
+            copyto(mem[slot, :u], o)
             dot(o_one, m2, out=key_logits)
             copyto(keys[slot], key)
             runner.t = t + 1
