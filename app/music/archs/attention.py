@@ -25,7 +25,7 @@ import numpy as np
 from app.core.config import check_range
 from app.errors import DataError, ModelFolderError, OptionError
 from app.music.archs.base import Arch, register
-from app.music.archs.features import DEFAULT_METRES, MetreContext, parse_time_signature
+from app.music.archs.features import DEFAULT_METRES, GRID_START, MetreContext, parse_time_signature
 from app.music.archs.numpy_cell import NumpyLSTM
 
 
@@ -119,7 +119,7 @@ class AttentionStepper:
     def set_metre(self, time_signature) -> None:
         self.time_signature = parse_time_signature(time_signature)
         self._grid_len = 0
-        self._grow(1024)
+        self._grow(GRID_START)
 
     def _grow(self, length: int) -> None:
         length = max(length, 2 * self._grid_len)

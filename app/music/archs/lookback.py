@@ -28,7 +28,7 @@ from app.core.config import check_range
 from app.core.sampling import softmax
 from app.errors import DataError, ModelFolderError, OptionError
 from app.music.archs.base import Arch, register
-from app.music.archs.features import (DEFAULT_METRES, MetreContext, lookback_index, lookback_labels,
+from app.music.archs.features import (DEFAULT_METRES, GRID_START, MetreContext, lookback_index, lookback_labels,
                                       lookback_tokens, parse_time_signature, repeat_flags)
 from app.music.archs.numpy_cell import NumpyLSTM
 
@@ -147,7 +147,7 @@ class LookbackStepper:
         num, den = parse_time_signature(time_signature)
         self.time_signature = (num, den)
         self._grid_len = 0
-        self._grow(1024)
+        self._grow(GRID_START)
 
     def _grow(self, length: int) -> None:
         length = max(length, 2 * self._grid_len)
