@@ -212,7 +212,7 @@ class AttentionRunner:
         self.rec_out = np.zeros(g + u + 1, np.float32)  # [h U + a W_a (next step) | o | 1]
         self.rec_out[-1] = 1.0
         self.key_logits = np.zeros(d + V, np.float32)
-        self.mem = np.zeros((N, u + 1), np.float32)  # the memory slots, each with a 1 after it: e @ mem = [Σ e m, Σ e]
+        self.mem = np.zeros((N, u + 1), np.float32)  # slots, each with a 1 after it: e @ mem = [Σ e m, Σ e]
         self.mem[:, u] = 1.0
         self.a_sum = np.zeros(u + 1, np.float32)
         self.keys = np.tile(st.query_b, (N, 1)).astype(np.float32)  # an all-zero slot's key: 0, plus q_b
