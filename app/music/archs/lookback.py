@@ -339,7 +339,6 @@ class LookbackRunner:
         self.mat = fused(st.cell.recurrent, st.head_k, st.head_b)  # (u + 1, 4u + V + n)
         self.out = np.zeros(4 * u + V + n, np.float32)  # [h U for the next step | label logits]
         self.exp_safe = logit_bound(st.head_k, st.head_b) < 60.0
-        self.probs = np.zeros(V, np.float32)
         self.hist = [-2]
         self.t = 0
         self.step = self._make_step()
@@ -352,11 +351,11 @@ class LookbackRunner:
         z, update, hx, mat, out = self.lstm.z, self.lstm.update, self.hx, self.mat, self.out
         g = z.size
         rec, label_logits = out[:g], out[g:]
-        e = np.empty(label_logits.size, np.float32)
-        e_tok, probs = e[:V], self.probs
+        e = np.empty(label_logits.size, np.float32)  # exp of the label logits; the repeat labels fold into e[:V]
+        probs = e[:V]
         hist, exp_safe = self.hist, self.exp_safe
         extra_groups = [(FLAG_GROUP * (k + 1), at) for k, at in enumerate(extra)]
-        add, dot, exp, copyto = np.add, np.dot, np.exp, np.copyto
+        add, dot, exp = np.add, np.dot, np.exp
         runner = self
 
         def step(token: int) -> np.ndarray:
@@ -387,9 +386,8 @@ class LookbackRunner:
                 exp(label_logits, out=e)
             else:
                 exp(label_logits - label_logits.max(), out=e)
-            copyto(probs, e_tok)
             for i, b, j in lbt:
-                probs[hist[j]] += e[V + i]
+                e[hist[j]] += e[V + i]
             runner.t = t + 1
             return probs
 
