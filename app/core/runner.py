@@ -3,7 +3,8 @@
 Generating one melody (or name) calls the model once per step with one row; at that size numpy's cost is the
 per-call overhead of each small operation and the allocations, not the arithmetic. A *runner* is a stepper's
 batch-1 decoder that owns preallocated buffers and runs each step as a short fixed sequence of in-place numpy
-calls (`out=`), with the step's tables (lookback rows, context projections) precomputed once:
+calls (the output array passed positionally, which numpy parses faster than `out=`), with the step's tables
+(lookback rows, context projections, their row views) precomputed once:
 
     runner = runner_for(stepper)        # stepper.runner() when the stepper has one, else StepRunner(stepper)
     scores = runner.step(token)         # token: int, -1 for the zero input x0; returns (V,) float32
@@ -84,13 +85,13 @@ def _lstm_update(buf: np.ndarray, h: np.ndarray, u: int):
     tanh, mul, add = np.tanh, np.multiply, np.add
 
     def update() -> None:
-        tanh(z, out=z)
-        mul(sig, 0.5, out=sig)
-        add(sig, 0.5, out=sig)  # σ of (i, f, o)
-        mul(i_f, g_c, out=prod)  # (i*g, f*c) in one call: c follows g in the buffer
-        add(ig, fc, out=c)
-        tanh(c, out=h)
-        mul(h, o, out=h)
+        tanh(z, z)
+        mul(sig, 0.5, sig)
+        add(sig, 0.5, sig)  # σ of (i, f, o)
+        mul(i_f, g_c, prod)  # (i*g, f*c) in one call: c follows g in the buffer
+        add(ig, fc, c)
+        tanh(c, h)
+        mul(h, o, h)
 
     return update
 

@@ -168,22 +168,22 @@ class LSTMStackRunner:
         self.step = self._one_layer() if len(layers) == 1 else self._stack()
 
     def _one_layer(self):
-        table, V = self.table0, self.vocab_size
+        table, V = list(self.table0), self.vocab_size  # row views, made once
         z, update = self.cells[0].z, self.cells[0].update
         hx, mat, out = self.hx[0], self.mats[0], self.outs[0]
         rec, logits = out[:z.size], self.logits
         add, dot = np.add, np.dot
 
         def step(token: int) -> np.ndarray:
-            add(rec, table[token if token >= 0 else V], out=z)
+            add(rec, table[token if token >= 0 else V], z)
             update()
-            dot(hx, mat, out=out)
+            dot(hx, mat, out)
             return logits
 
         return step
 
     def _stack(self):
-        table, V = self.table0, self.vocab_size
+        table, V = list(self.table0), self.vocab_size
         g = self.cells[0].z.size
         layers = [(c.z, c.update, hx, m, o, o[:g], o[g:]) for c, hx, m, o in zip(self.cells, self.hx, self.mats,
                                                                                  self.outs)]
@@ -192,9 +192,9 @@ class LSTMStackRunner:
         def step(token: int) -> np.ndarray:
             x = table[token if token >= 0 else V]
             for z, update, hx, mat, out, rec, nxt in layers:
-                np.add(rec, x, out=z)
+                np.add(rec, x, z)
                 update()
-                np.dot(hx, mat, out=out)
+                np.dot(hx, mat, out)
                 x = nxt
             return logits
 

@@ -224,7 +224,7 @@ class AttentionRunner:
         st, V = self.stepper, self.vocab_size
         u, N = st.units, st.N
         g = 4 * u
-        t_prev, ctx_proj, length = st.t_prev, st.ctx_proj, st._grid_len
+        t_prev, ctx_proj, length = list(st.t_prev), list(st.ctx_proj), st._grid_len  # row views, made once
         z, update, ha = self.lstm.z, self.lstm.update, self.ha
         h, a = ha[:u], ha[u:2 * u]
         rec_out, m1, m2, key_logits = self.rec_out, self.m1, self.m2, self.key_logits
@@ -237,6 +237,8 @@ class AttentionRunner:
         kq = np.empty_like(keys)
         e = np.empty(N, np.float32)
         exp_safe = self.exp_safe
+        rec_o = rec_out[:g + u]
+        mem_rows, key_rows = [row[:u] for row in mem], list(keys)  # slot views, made once
         add, dot, tanh, exp, mul, copyto = np.add, np.dot, np.tanh, np.exp, np.multiply, np.copyto
         runner = self
 
@@ -247,24 +249,24 @@ class AttentionRunner:
                     st._grow(t + 1)
                 runner.step = runner._make_step()
                 return runner.step(token)
-            add(rec, t_prev[token if token >= 0 else V], out=z)
-            add(z, ctx_proj[t], out=z)
+            add(rec, t_prev[token if token >= 0 else V], z)
+            add(z, ctx_proj[t], z)
             update()  # h
-            dot(h, query, out=q)
-            add(keys, q, out=kq)
-            tanh(kq, out=kq)
-            dot(kq, v, out=e)  # the scores of the N memory slots
+            dot(h, query, q)
+            add(keys, q, kq)
+            tanh(kq, kq)
+            dot(kq, v, e)  # the scores of the N memory slots
             if exp_safe:
-                exp(e, out=e)
+                exp(e, e)
             else:
-                exp(e - e.max(), out=e)
-            dot(e, mem, out=a_sum)
-            mul(a_raw, 1.0 / a_sum[u], out=a)  # the attention vector: the softmax's normalisation
-            dot(ha, m1, out=rec_out[:g + u])  # next step's recurrent input and this step's output o
+                exp(e - e.max(), e)
+            dot(e, mem, a_sum)
+            mul(a_raw, 1.0 / a_sum[u], a)  # the attention vector: the softmax's normalisation
+            dot(ha, m1, rec_o)  # next step's recurrent input and this step's output o
             slot = t % N
-            copyto(mem[slot, :u], o)
-            dot(o_one, m2, out=key_logits)
-            copyto(keys[slot], key)
+            copyto(mem_rows[slot], o)
+            dot(o_one, m2, key_logits)
+            copyto(key_rows[slot], key)
             runner.t = t + 1
             return logits
 

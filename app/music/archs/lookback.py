@@ -373,19 +373,19 @@ class LookbackRunner:
             for bit, j in flags[t]:
                 if token == hist[j]:
                     fl |= bit
-            add(rec, rows[token if token >= 0 else V], out=z)
-            add(z, rows[ctx[t] + (fl & mask0)], out=z)
+            add(rec, rows[token if token >= 0 else V], z)
+            add(z, rows[ctx[t] + (fl & mask0)], z)
             for shift, at in extra_groups:
-                add(z, rows[at + (fl >> shift & mask0)], out=z)
+                add(z, rows[at + (fl >> shift & mask0)], z)
             lbt = look[t]
             for i, b, j in lbt:
-                add(z, rows[b + hist[j]], out=z)
+                add(z, rows[b + hist[j]], z)
             update()
-            dot(hx, mat, out=out)  # the next step's h U and this step's label logits
+            dot(hx, mat, out)  # the next step's h U and this step's label logits
             if exp_safe:
-                exp(label_logits, out=e)
+                exp(label_logits, e)
             else:
-                exp(label_logits - label_logits.max(), out=e)
+                exp(label_logits - label_logits.max(), e)
             for i, b, j in lbt:
                 e[hist[j]] += e[V + i]
             runner.t = t + 1
