@@ -18,7 +18,7 @@
      `music train --from models/folk --epochs 2` -> `music generate`, with the held-out NLL before and after.
 
 Usage: .venv/bin/python bench/music.py [--model models/folk] [--corpus data/corpora/default] [--skip-retrain]
-           [--chorales 220] [--epochs 2] [--json out.json] [--archs | --archs-only]
+           [--chorales 220] [--epochs 2] [--json out.json] [--archs | --archs-only | --cold-only]
 """
 
 from __future__ import annotations
@@ -415,6 +415,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write all figures to this JSON file")
     ap.add_argument("--archs", action="store_true", help="also time every arch's fast path vs its Keras model")
     ap.add_argument("--archs-only", action="store_true", help="only the per-arch timing (part 2b)")
+    ap.add_argument("--cold-only", action="store_true", help="only cold `music generate` (part 3) of --model")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     out: dict = {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}
@@ -422,6 +423,11 @@ def main(argv=None) -> int:
         print("== 2b. per arch: warm generation of a 100-step melody (greedy, batch 1), numpy vs Keras predict")
         out["archs"] = bench_archs()
         print_arch_rows(out["archs"])
+        return finish(out, args.json)
+    if args.cold_only:
+        print(f"== 3. cold `music generate` of {args.model} (process start -> files written)")
+        out["cold"] = bench_cold(args.model, doc=is_basic(args.model))
+        print_cold(out["cold"])
         return finish(out, args.json)
 
     print("== 1. held-out NLL (nats/step) on the validation pieces of", args.corpus)
@@ -439,8 +445,10 @@ def main(argv=None) -> int:
     from app.core.modelconfig import ModelConfig
 
     f = load_model_folder(args.model, domain="music")
-    rows = bench_generation(f.weights, f.model_config, f.vocab.size, label=f"shipped (n_a {f.model_config.units}, "
-                                                                              f"n_values {f.vocab.size})")
+    rows = []
+    if is_basic(args.model):  # another arch's fast path vs its own Keras model is part 2b
+        rows = bench_generation(f.weights, f.model_config, f.vocab.size,
+                                label=f"shipped (n_a {f.model_config.units}, n_values {f.vocab.size})")
     rng = np.random.default_rng(0)
     cfg = ModelConfig(units=64)
     rand = {"rnn_0/kernel": rng.normal(0, 0.3, (78, 256)), "rnn_0/recurrent_kernel": rng.normal(0, 0.3, (64, 256)),
@@ -460,13 +468,8 @@ def main(argv=None) -> int:
         print_arch_rows(out["archs"])
 
     print("== 3. cold `music generate` (process start -> files written)")
-    cold = bench_cold(args.model)
-    out["cold"] = cold
-    print(f"  .mid+.wav+.png: median {cold['generate_cold_median_s']:.2f} s of "
-          f"{', '.join(f'{t:.2f}' for t in cold['generate_cold_s'])}")
-    print(f"  .mid only: median {cold['generate_mid_only_cold_median_s']:.2f} s")
-    print(f"  document path (Keras load + inference model + predict + .mid), once: "
-          f"{cold['document_path_cold_s']:.1f} s")
+    out["cold"] = bench_cold(args.model, doc=is_basic(args.model))
+    print_cold(out["cold"])
 
     print(f"== 4. {args.train_epochs} training epochs, whole-sequence trainer vs djmodel")
     tr = bench_training(args.corpus, epochs=args.train_epochs)
@@ -486,6 +489,23 @@ def main(argv=None) -> int:
         print(f"  chorale validation NLL/step: folk {b['nll_nats_per_step']:.4f} -> fine-tuned "
               f"{a['nll_nats_per_step']:.4f} (best n-gram trained on the chorales {best:.4f})")
     return finish(out, args.json)
+
+
+def is_basic(model: str) -> bool:
+    """Whether the model folder is the document's basic arch (the document path of parts 2 and 3 is basic only)."""
+    from app.core.folder import load_model_folder
+    from app.music.archs.base import folder_arch
+
+    return folder_arch(load_model_folder(model, domain="music").config)[0].name == "basic"
+
+
+def print_cold(cold: dict) -> None:
+    print(f"  .mid+.wav+.png: median {cold['generate_cold_median_s']:.2f} s of "
+          f"{', '.join(f'{t:.2f}' for t in cold['generate_cold_s'])}")
+    print(f"  .mid only: median {cold['generate_mid_only_cold_median_s']:.2f} s")
+    if "document_path_cold_s" in cold:
+        print(f"  document path (Keras load + inference model + predict + .mid), once: "
+              f"{cold['document_path_cold_s']:.1f} s")
 
 
 def finish(out: dict, json_path: str | None) -> int:
