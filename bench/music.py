@@ -179,6 +179,20 @@ def batched():  # the batched loop (stepper.step + sample_next) at batch 1, as g
         if t + 1 < steps:
             logits, state = st.step(x, state)
     return out
+def products():  # the matrix products one step of the runner makes (the weights it must read per step)
+    from app.core.runner import runner_for
+    r = runner_for(st)
+    if hasattr(r, "m1"):  # attention: [h, a, 1] @ m1, [o, 1] @ m2, h @ query
+        u = st.units
+        return [(r.ha, r.m1), (r.rec_out[4 * u:], r.m2), (r.ha[:u], st.query)]
+    if hasattr(r, "mats"):  # basic: one [h, 1] @ [U | next] per layer
+        return list(zip(r.hx, r.mats))
+    return [(r.hx, r.mat)]  # lookback
+prods = [(x, m, np.empty(m.shape[1], np.float32)) for x, m in products()]
+def products_100():
+    for _ in range(steps):
+        for x, m, o in prods:
+            np.dot(x, m, o)
 ids = generate_ids(st, np.full(V, -1), opts)
 same = ids[0].tolist() == batched()
 ts, tb = [], []
@@ -186,9 +200,14 @@ for _ in range(21):
     t = time.perf_counter(); generate_ids(st, np.full(V, -1), opts); ts.append(time.perf_counter() - t)
 for _ in range(7):
     t = time.perf_counter(); batched(); tb.append(time.perf_counter() - t)
+tp = []
+for _ in range(21):
+    t = time.perf_counter(); products_100(); tp.append(time.perf_counter() - t)
 assert "tensorflow" not in sys.modules
 print(json.dumps({"ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts), "ids": ids[0].tolist(),
-                  "batched_ms": 1e3 * statistics.median(tb), "same_as_batched": same}))
+                  "batched_ms": 1e3 * statistics.median(tb), "same_as_batched": same,
+                  "products_ms": 1e3 * statistics.median(tp),
+                  "weights_kib_per_step": sum(m.nbytes for _, m, _ in prods) / 1024}))
 """
 
 # (arch, settings, sizes): random weights at a small (n_a 64) and a medium (n_a 256) size; lookback 1,2,4,8 is the
@@ -253,7 +272,9 @@ def bench_archs(V: int = 51, steps: int = 100, archs=None) -> list[dict]:
                          "n_values": V, "steps": steps,
                          "keras_predict_ms": 1e3 * statistics.median(doc_ts), "keras_min_ms": 1e3 * min(doc_ts),
                          "numpy_ms": fast["ms"], "numpy_min_ms": fast["min_ms"],
-                         "numpy_batched_ms": fast["batched_ms"],
+                         "numpy_batched_ms": fast["batched_ms"], "products_ms": fast["products_ms"],
+                         "weights_kib_per_step": fast["weights_kib_per_step"],
+                         "ceiling": 1e3 * statistics.median(doc_ts) / fast["products_ms"],
                          "speedup": 1e3 * statistics.median(doc_ts) / fast["ms"],
                          "speedup_of_minima": 1e3 * min(doc_ts) / fast["min_ms"],
                          "keras_build_s": build_s, "keras_first_predict_s": first_s,
@@ -272,6 +293,8 @@ def print_arch_rows(rows: list[dict]) -> None:
               f"{r['numpy_min_ms']:.2f} ms, x{r['speedup_of_minima']:.0f}; batched stepper loop "
               f"{r['numpy_batched_ms']:.2f} ms; build {r['keras_build_s']:.1f} s; same argmax sequence: "
               f"{r['same_argmax_sequence']}, as the batched loop: {r['same_as_batched']})")
+        print(f"      its matrix products alone ({r['weights_kib_per_step']:.0f} KiB of weights per step): "
+              f"{r['products_ms']:.2f} ms per 100 steps, so no numpy loop can beat x{r['ceiling']:.0f} here")
         if not r["same_argmax_sequence"]:
             print(f"      the sequences part at step {r['first_difference_step']}, where Keras's two best tokens are "
                   f"{r['keras_top2_gap_there']:.1e} apart in probability")
