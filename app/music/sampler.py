@@ -6,7 +6,8 @@ each note-on token and -1 for the others (hold, rest): constraints mask note-ons
 
 Decoding (`MelodyOptions`):
   sampling   temperature / top-k / top-p from `app.core.sampling.SamplingOptions`, one np.random.Generator seeded
-             by `seed` (same seed, same melodies); n melodies are drawn as one batch.
+             by `seed` (same seed, same melodies); n melodies are drawn as one batch, and one melody on the
+             stepper's batch-1 runner (app.core.runner: the same model, the same draws, a few times faster).
   greedy     argmax at each step (the document's choice); all n melodies are then the same.
   beam       beam > 1: the n most likely continuations from a beam of max(beam, n) hypotheses
              (`app.core.beam.beam_search`; temperature/top-k/top-p do not apply).
