@@ -195,3 +195,28 @@ def test_one_melody_equals_the_batched_loop(name, settings):
     g = MelodyOptions(n=2, steps=30, sampling=SamplingOptions(greedy=True))
     np.testing.assert_array_equal(generate_ids(st, NOTE_PITCH, MelodyOptions(n=1, steps=30, sampling=g.sampling))[0],
                                   generate_ids(st, NOTE_PITCH, g)[0])
+
+
+def test_large_products_are_split_into_column_blocks(monkeypatch):
+    """Products above MAX_PRODUCT elements run as column blocks (numpy's OpenBLAS threads bigger ones, which is
+    slow at batch 1 on a busy machine); the runners give the same results with blocks."""
+    from app.core import runner as R
+
+    rng = np.random.default_rng(5)
+    x, mat = rng.normal(size=7).astype(np.float32), rng.normal(size=(7, 50)).astype(np.float32)
+    out = np.zeros(50, np.float32)
+    R.product(x, mat, out)()
+    np.testing.assert_allclose(out, x @ mat, rtol=1e-6, atol=1e-6)
+    monkeypatch.setattr(R, "MAX_PRODUCT", 7 * 8)  # blocks of 8 columns
+    out[:] = 0
+    R.product(x, mat, out)()
+    np.testing.assert_allclose(out, x @ mat, rtol=1e-6, atol=1e-6)
+    monkeypatch.setattr(R, "MAX_PRODUCT", 40)  # every runner's products split
+    for name, settings in ARCHS:
+        st = make(name, settings)
+        runner = st.runner()
+        state = st.zero_state(1)
+        for tok in [-1] + repeating_tune(np.random.default_rng(6), 80):
+            logits, state = st.step(np.array([tok]), state)
+            np.testing.assert_allclose(as_probs(runner.kind, runner.step(tok)),
+                                       softmax(logits.astype(np.float64))[0], atol=1e-5)

@@ -149,7 +149,7 @@ class LSTMStackRunner:
     kind = "logits"
 
     def __init__(self, stepper: NumpyStepper):
-        from app.core.runner import LSTM1, fused
+        from app.core.runner import LSTM1, fused, product
 
         self.vocab_size = V = stepper.vocab_size
         u, layers = stepper.cfg.units, stepper.layers
@@ -164,20 +164,20 @@ class LSTMStackRunner:
             self.cells.append(LSTM1(u, hx[:u]))
             self.mats.append(fused(p.recurrent, nxt, nxt_b))
             self.outs.append(np.zeros(4 * u + nxt.shape[1], np.float32))  # [h U (next step) | next input]
+        self.products = [product(hx, m, o) for hx, m, o in zip(self.hx, self.mats, self.outs)]
         self.logits = self.outs[-1][4 * u:]
         self.step = self._one_layer() if len(layers) == 1 else self._stack()
 
     def _one_layer(self):
         table, V = list(self.table0), self.vocab_size  # row views, made once
-        z, update = self.cells[0].z, self.cells[0].update
-        hx, mat, out = self.hx[0], self.mats[0], self.outs[0]
-        rec, logits = out[:z.size], self.logits
-        add, dot = np.add, np.dot
+        z, update, mat_product = self.cells[0].z, self.cells[0].update, self.products[0]
+        rec, logits = self.outs[0][:z.size], self.logits
+        add = np.add
 
         def step(token: int) -> np.ndarray:
             add(rec, table[token if token >= 0 else V], z)
             update()
-            dot(hx, mat, out)
+            mat_product()  # [h, 1] @ [[U | head], [0 | bias]]
             return logits
 
         return step
@@ -185,16 +185,15 @@ class LSTMStackRunner:
     def _stack(self):
         table, V = list(self.table0), self.vocab_size
         g = self.cells[0].z.size
-        layers = [(c.z, c.update, hx, m, o, o[:g], o[g:]) for c, hx, m, o in zip(self.cells, self.hx, self.mats,
-                                                                                 self.outs)]
+        layers = [(c.z, c.update, p, o[:g], o[g:]) for c, p, o in zip(self.cells, self.products, self.outs)]
         logits = self.logits
 
         def step(token: int) -> np.ndarray:
             x = table[token if token >= 0 else V]
-            for z, update, hx, mat, out, rec, nxt in layers:
+            for z, update, mat_product, rec, nxt in layers:
                 np.add(rec, x, z)
                 update()
-                np.dot(hx, mat, out)
+                mat_product()
                 x = nxt
             return logits
 

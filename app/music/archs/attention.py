@@ -193,7 +193,7 @@ class AttentionRunner:
     kind = "logits"
 
     def __init__(self, stepper: AttentionStepper):
-        from app.core.runner import LSTM1
+        from app.core.runner import LSTM1, product
 
         self.stepper = st = stepper
         self.vocab_size = V = st.vocab_size
@@ -212,6 +212,7 @@ class AttentionRunner:
         self.rec_out = np.zeros(g + u + 1, np.float32)  # [h U + a W_a (next step) | o | 1]
         self.rec_out[-1] = 1.0
         self.key_logits = np.zeros(d + V, np.float32)
+        self.products = (product(self.ha, m1, self.rec_out[:g + u]), product(self.rec_out[g:], m2, self.key_logits))
         self.mem = np.zeros((N, u + 1), np.float32)  # slots, each with a 1 after it: e @ mem = [Σ e m, Σ e]
         self.mem[:, u] = 1.0
         self.a_sum = np.zeros(u + 1, np.float32)
@@ -237,9 +238,9 @@ class AttentionRunner:
         kq = np.empty_like(keys)
         e = np.empty(N, np.float32)
         exp_safe = self.exp_safe
-        rec_o = rec_out[:g + u]
         mem_rows, key_rows = [row[:u] for row in mem], list(keys)  # slot views, made once
         add, dot, tanh, exp, mul, copyto = np.add, np.dot, np.tanh, np.exp, np.multiply, np.copyto
+        product1, product2 = self.products
         runner = self
 
         def step(token: int) -> np.ndarray:
@@ -262,10 +263,10 @@ class AttentionRunner:
                 exp(e - e.max(), e)
             dot(e, mem, a_sum)
             mul(a_raw, 1.0 / a_sum[u], a)  # the attention vector: the softmax's normalisation
-            dot(ha, m1, rec_o)  # next step's recurrent input and this step's output o
+            product1()  # [h, a, 1] @ m1: the next step's recurrent input and this step's output o
             slot = t % N
             copyto(mem_rows[slot], o)
-            dot(o_one, m2, key_logits)
+            product2()  # [o, 1] @ m2: o's key and the logits
             copyto(key_rows[slot], key)
             runner.t = t + 1
             return logits

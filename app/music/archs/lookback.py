@@ -328,7 +328,7 @@ class LookbackRunner:
     kind = "probs"
 
     def __init__(self, stepper: LookbackStepper):
-        from app.core.runner import LSTM1, fused, logit_bound
+        from app.core.runner import LSTM1, fused, logit_bound, product
 
         self.stepper = st = stepper
         self.vocab_size = V = st.vocab_size
@@ -338,6 +338,7 @@ class LookbackRunner:
         self.lstm = LSTM1(u, self.hx[:u])
         self.mat = fused(st.cell.recurrent, st.head_k, st.head_b)  # (u + 1, 4u + V + n)
         self.out = np.zeros(4 * u + V + n, np.float32)  # [h U for the next step | label logits]
+        self.mat_product = product(self.hx, self.mat, self.out)
         self.exp_safe = logit_bound(st.head_k, st.head_b) < 60.0
         self.hist = [-2]
         self.t = 0
@@ -348,14 +349,14 @@ class LookbackRunner:
         tables = st.runner_tables()
         rows, look, flags, ctx, extra = (tables[k] for k in ("views", "look", "flags", "ctx", "extra"))
         length, mask0 = tables["length"], 2 ** FLAG_GROUP - 1
-        z, update, hx, mat, out = self.lstm.z, self.lstm.update, self.hx, self.mat, self.out
+        z, update, mat_product, out = self.lstm.z, self.lstm.update, self.mat_product, self.out
         g = z.size
         rec, label_logits = out[:g], out[g:]
         e = np.empty(label_logits.size, np.float32)  # exp of the label logits; the repeat labels fold into e[:V]
         probs = e[:V]
         hist, exp_safe = self.hist, self.exp_safe
         extra_groups = [(FLAG_GROUP * (k + 1), at) for k, at in enumerate(extra)]
-        add, dot, exp = np.add, np.dot, np.exp
+        add, exp = np.add, np.exp
         runner = self
 
         def step(token: int) -> np.ndarray:
@@ -381,7 +382,7 @@ class LookbackRunner:
             for i, b, j in lbt:
                 add(z, rows[b + hist[j]], z)
             update()
-            dot(hx, mat, out)  # the next step's h U and this step's label logits
+            mat_product()  # [h, 1] @ [[U | head], [0 | bias]]: the next step's h U and this step's label logits
             if exp_safe:
                 exp(label_logits, e)
             else:
