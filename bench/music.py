@@ -179,20 +179,22 @@ def batched():  # the batched loop (stepper.step + sample_next) at batch 1, as g
         if t + 1 < steps:
             logits, state = st.step(x, state)
     return out
-def products():  # the matrix products one step of the runner makes (the weights it must read per step)
+def products():  # the matrix products one runner step makes, as it makes them (the weights it reads per step)
+    from functools import partial
     from app.core.runner import runner_for
     r = runner_for(st)
     if hasattr(r, "m1"):  # attention: [h, a, 1] @ m1, [o, 1] @ m2, h @ query
         u = st.units
-        return [(r.ha, r.m1), (r.rec_out[4 * u:], r.m2), (r.ha[:u], st.query)]
+        q = np.empty(st.query.shape[1], np.float32)
+        return [*r.products, partial(np.dot, r.ha[:u], st.query, q)], [r.m1, r.m2, st.query]
     if hasattr(r, "mats"):  # basic: one [h, 1] @ [U | next] per layer
-        return list(zip(r.hx, r.mats))
-    return [(r.hx, r.mat)]  # lookback
-prods = [(x, m, np.empty(m.shape[1], np.float32)) for x, m in products()]
+        return r.products, r.mats
+    return [r.mat_product], [r.mat]  # lookback
+prods, mats = products()
 def products_100():
     for _ in range(steps):
-        for x, m, o in prods:
-            np.dot(x, m, o)
+        for p in prods:
+            p()
 ids = generate_ids(st, np.full(V, -1), opts)
 same = ids[0].tolist() == batched()
 ts, tb = [], []
@@ -207,7 +209,7 @@ assert "tensorflow" not in sys.modules
 print(json.dumps({"ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts), "ids": ids[0].tolist(),
                   "batched_ms": 1e3 * statistics.median(tb), "same_as_batched": same,
                   "products_ms": 1e3 * statistics.median(tp),
-                  "weights_kib_per_step": sum(m.nbytes for _, m, _ in prods) / 1024}))
+                  "weights_kib_per_step": sum(m.nbytes for m in mats) / 1024}))
 """
 
 # (arch, settings, sizes): random weights at a small (n_a 64) and a medium (n_a 256) size; lookback 1,2,4,8 is the
