@@ -103,7 +103,7 @@ def main(argv=None) -> int:
 
         c = load_corpus(args.corpus)
         ngram = min(fit_baselines(c.train, c.val, c.codec.size), key=lambda b: b["nll"])
-    print(f"\n| model | n_a | epochs (best) | held-out NLL nats/step | vs best n-gram | accuracy | wall s |")
+    print("\n| model | n_a | epochs (best) | held-out NLL nats/step | vs best n-gram | accuracy | wall s |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         rel = 100 * (r["nll"] / ngram["nll"] - 1)

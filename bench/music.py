@@ -10,13 +10,15 @@
      document path cold (process start -> Keras load, build the inference model, predict, write the .mid);
   4. wall time of the same N training epochs, whole-sequence trainer vs djmodel, same windows and batch;
   2b. the same per arch (basic, lookback, attention: `--archs`, or alone with `--archs-only`): each arch's numpy
-     fast path vs its own Keras step-by-step inference model (predict, batch 1, 100 steps), random weights at a
-     small (n_a 64) and a medium (n_a 256) size, n_values 51 (the folk vocabulary);
+     fast path (`generate_ids` at n = 1: the arch's batch-1 runner) vs its own Keras step-by-step inference model
+     (predict, batch 1, 100 steps), random weights at a small (n_a 64) and a medium (n_a 256) size, plus lookback
+     1,2,4,8 (the shipped models/folk's setting) at n_a 256, n_values 51 (the folk vocabulary); the batched stepper
+     loop at batch 1 (what n = 1 ran before the runners) is timed beside it;
   5. retraining as a user would: >= 200 Bach chorale soprano lines written as MIDI files -> `music corpus` ->
      `music train --from models/folk --epochs 2` -> `music generate`, with the held-out NLL before and after.
 
 Usage: .venv/bin/python bench/music.py [--model models/folk] [--corpus data/corpora/default] [--skip-retrain]
-           [--chorales 220] [--epochs 2] [--json out.json] [--archs | --archs-only]
+           [--chorales 220] [--epochs 2] [--json out.json] [--archs | --archs-only | --cold-only]
 """
 
 from __future__ import annotations
@@ -157,9 +159,9 @@ def bench_generation(weights: dict, cfg, n_values: int, steps: int = 100, label:
 ARCH_TIMING = r"""
 import json, statistics, sys, time, numpy as np
 from app.core.modelconfig import ModelConfig
-from app.core.sampling import SamplingOptions
+from app.core.sampling import SamplingOptions, sample_next
 from app.music.archs.base import get_arch
-from app.music.sampler import MelodyOptions, generate_ids
+from app.music.sampler import MelodyOptions, generate_ids, prime
 spec = json.loads(sys.argv[2])
 with np.load(sys.argv[1]) as z:
     w = {k: z[k] for k in z.files}
@@ -168,19 +170,59 @@ settings = arch.make_settings(spec["settings"])
 V, steps = spec["V"], spec["steps"]
 st = arch.numpy().make_stepper(w, ModelConfig(units=spec["units"]), settings, V, time_signature=(4, 4))
 opts = MelodyOptions(n=1, steps=steps, sampling=SamplingOptions(greedy=True))
+def batched():  # the batched loop (stepper.step + sample_next) at batch 1, as generate_ids ran n = 1 before runners
+    state, logits = prime(st, np.zeros(0, np.int32), 1)
+    out = []
+    for t in range(steps):
+        x = sample_next(logits, None, opts.sampling)
+        out.append(int(x[0]))
+        if t + 1 < steps:
+            logits, state = st.step(x, state)
+    return out
+def products():  # the matrix products one runner step makes, as it makes them (the weights it reads per step)
+    from functools import partial
+    from app.core.runner import runner_for
+    r = runner_for(st)
+    if hasattr(r, "m1"):  # attention: [h, a, 1] @ m1, [o, 1] @ m2, h @ query
+        u = st.units
+        q = np.empty(st.query.shape[1], np.float32)
+        return [*r.products, partial(np.dot, r.ha[:u], st.query, q)], [r.m1, r.m2, st.query]
+    if hasattr(r, "mats"):  # basic: one [h, 1] @ [U | next] per layer
+        return r.products, r.mats
+    return [r.mat_product], [r.mat]  # lookback
+prods, mats = products()
+def products_100():
+    for _ in range(steps):
+        for p in prods:
+            p()
 ids = generate_ids(st, np.full(V, -1), opts)
-ts = []
+same = ids[0].tolist() == batched()
+ts, tb = [], []
 for _ in range(21):
     t = time.perf_counter(); generate_ids(st, np.full(V, -1), opts); ts.append(time.perf_counter() - t)
+for _ in range(7):
+    t = time.perf_counter(); batched(); tb.append(time.perf_counter() - t)
+tp = []
+for _ in range(21):
+    t = time.perf_counter(); products_100(); tp.append(time.perf_counter() - t)
 assert "tensorflow" not in sys.modules
-print(json.dumps({"ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts), "ids": ids[0].tolist()}))
+print(json.dumps({"ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts), "ids": ids[0].tolist(),
+                  "batched_ms": 1e3 * statistics.median(tb), "same_as_batched": same,
+                  "products_ms": 1e3 * statistics.median(tp),
+                  "weights_kib_per_step": sum(m.nbytes for m in mats) / 1024}))
 """
 
-ARCH_SETTINGS = {"basic": {}, "lookback": {"lookbacks": [1, 2]}, "attention": {"attn_length": 64, "attn_dim": 64}}
+# (arch, settings, sizes): random weights at a small (n_a 64) and a medium (n_a 256) size; lookback 1,2,4,8 is the
+# shipped models/folk's setting
+ARCH_ROWS = [("basic", {}, ("small", "medium")), ("lookback", {"lookbacks": [1, 2]}, ("small", "medium")),
+             ("lookback", {"lookbacks": [1, 2, 4, 8]}, ("medium",)),
+             ("attention", {"attn_length": 64, "attn_dim": 64}, ("small", "medium"))]
+SIZES = {"small": 64, "medium": 256}
 
 
-def bench_archs(sizes=((64, "small"), (256, "medium")), V: int = 51, steps: int = 100, archs=None) -> list[dict]:
-    """Per arch and size: numpy fast path (own TensorFlow-free process) vs the arch's Keras inference model
+def bench_archs(V: int = 51, steps: int = 100, archs=None) -> list[dict]:
+    """Per arch and size (ARCH_ROWS): numpy fast path (`generate_ids`, n = 1, greedy, in its own TensorFlow-free
+    process; also the batched stepper loop at batch 1 for comparison) vs the arch's Keras inference model
     (predict at batch 1, median of 9 warm calls), random weights (normal, sd 0.3)."""
     import keras
 
@@ -188,17 +230,20 @@ def bench_archs(sizes=((64, "small"), (256, "medium")), V: int = 51, steps: int 
     from app.music.archs.base import get_arch
 
     rows = []
-    for name in archs or ARCH_SETTINGS:
+    for name, arch_settings, sizes in ARCH_ROWS:
+        if archs and name not in archs:
+            continue
         arch = get_arch(name)
-        settings = arch.make_settings(ARCH_SETTINGS.get(name, {}))
-        for units, size in sizes:
+        settings = arch.make_settings(arch_settings)
+        for size in sizes:
+            units = SIZES[size]
             cfg = ModelConfig(units=units)
             trainer = arch.keras().build_trainer(cfg, settings, V, seed=0)
             rng = np.random.default_rng(0)
             for layer in trainer.layers:
                 layer.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
             weights = arch.keras().export_weights(trainer, cfg)
-            spec = {"arch": name, "settings": ARCH_SETTINGS.get(name, {}), "V": V, "steps": steps, "units": units}
+            spec = {"arch": name, "settings": arch_settings, "V": V, "steps": steps, "units": units}
             with tempfile.TemporaryDirectory() as tmp:
                 np.savez(Path(tmp) / "w.npz", **weights)
                 p = subprocess.run([sys.executable, "-c", ARCH_TIMING, str(Path(tmp) / "w.npz"), json.dumps(spec)],
@@ -219,24 +264,42 @@ def bench_archs(sizes=((64, "small"), (256, "medium")), V: int = 51, steps: int 
             doc = inf.predict(inputs, verbose=0)
             first_s = time.perf_counter() - t
             doc_ts = times(lambda: inf.predict(inputs, verbose=0), 9)
-            same = np.array_equal(np.stack(doc, 1).argmax(-1)[0], np.array(fast["ids"]))
-            rows.append({"arch": name, "size": size, "units": units, "n_values": V, "steps": steps,
+            probs = np.stack(doc, 1)[0]  # (steps, V)
+            same = np.array_equal(probs.argmax(-1), np.array(fast["ids"]))
+            # where the sequences part, how close Keras's two best tokens were (a near-tie that float rounding flips)
+            differ = np.flatnonzero(probs.argmax(-1) != np.array(fast["ids"]))
+            top2 = np.sort(probs[differ[0]])[-2:] if differ.size else None
+            label = ",".join(str(v) for v in arch_settings.get("lookbacks", []))
+            rows.append({"arch": name, "settings": arch_settings, "label": label, "size": size, "units": units,
+                         "n_values": V, "steps": steps,
                          "keras_predict_ms": 1e3 * statistics.median(doc_ts), "keras_min_ms": 1e3 * min(doc_ts),
                          "numpy_ms": fast["ms"], "numpy_min_ms": fast["min_ms"],
+                         "numpy_batched_ms": fast["batched_ms"], "products_ms": fast["products_ms"],
+                         "weights_kib_per_step": fast["weights_kib_per_step"],
+                         "ceiling": 1e3 * statistics.median(doc_ts) / fast["products_ms"],
                          "speedup": 1e3 * statistics.median(doc_ts) / fast["ms"],
                          "speedup_of_minima": 1e3 * min(doc_ts) / fast["min_ms"],
                          "keras_build_s": build_s, "keras_first_predict_s": first_s,
-                         "same_argmax_sequence": bool(same)})
+                         "same_argmax_sequence": bool(same), "same_as_batched": fast["same_as_batched"],
+                         "first_difference_step": int(differ[0]) if differ.size else None,
+                         "keras_top2_gap_there": float(top2[1] - top2[0]) if differ.size else None})
             keras.backend.clear_session()
     return rows
 
 
 def print_arch_rows(rows: list[dict]) -> None:
     for r in rows:
-        print(f"  {r['arch']:<9} {r['size']:<6} (n_a {r['units']:>3}): Keras predict {r['keras_predict_ms']:8.1f} ms"
-              f"   numpy {r['numpy_ms']:6.2f} ms   x{r['speedup']:.0f}   (minima {r['keras_min_ms']:.1f} / "
-              f"{r['numpy_min_ms']:.2f} ms, x{r['speedup_of_minima']:.0f}; build {r['keras_build_s']:.1f} s; "
-              f"same argmax sequence: {r['same_argmax_sequence']})")
+        name = r["arch"] + (f" {r['label']}" if r.get("label") else "")
+        print(f"  {name:<18} {r['size']:<6} (n_a {r['units']:>3}): Keras predict {r['keras_predict_ms']:7.1f} ms"
+              f"   numpy {r['numpy_ms']:5.2f} ms   x{r['speedup']:.0f}   (minima {r['keras_min_ms']:.1f} / "
+              f"{r['numpy_min_ms']:.2f} ms, x{r['speedup_of_minima']:.0f}; batched stepper loop "
+              f"{r['numpy_batched_ms']:.2f} ms; build {r['keras_build_s']:.1f} s; same argmax sequence: "
+              f"{r['same_argmax_sequence']}, as the batched loop: {r['same_as_batched']})")
+        print(f"      its matrix products alone ({r['weights_kib_per_step']:.0f} KiB of weights per step): "
+              f"{r['products_ms']:.2f} ms per 100 steps, so no numpy loop can beat x{r['ceiling']:.0f} here")
+        if not r["same_argmax_sequence"]:
+            print(f"      the sequences part at step {r['first_difference_step']}, where Keras's two best tokens are "
+                  f"{r['keras_top2_gap_there']:.1e} apart in probability")
 
 
 # --- 3. cold generate ----------------------------------------------------------------------------------------------
@@ -377,6 +440,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write all figures to this JSON file")
     ap.add_argument("--archs", action="store_true", help="also time every arch's fast path vs its Keras model")
     ap.add_argument("--archs-only", action="store_true", help="only the per-arch timing (part 2b)")
+    ap.add_argument("--cold-only", action="store_true", help="only cold `music generate` (part 3) of --model")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     out: dict = {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}
@@ -384,6 +448,11 @@ def main(argv=None) -> int:
         print("== 2b. per arch: warm generation of a 100-step melody (greedy, batch 1), numpy vs Keras predict")
         out["archs"] = bench_archs()
         print_arch_rows(out["archs"])
+        return finish(out, args.json)
+    if args.cold_only:
+        print(f"== 3. cold `music generate` of {args.model} (process start -> files written)")
+        out["cold"] = bench_cold(args.model, doc=is_basic(args.model))
+        print_cold(out["cold"])
         return finish(out, args.json)
 
     print("== 1. held-out NLL (nats/step) on the validation pieces of", args.corpus)
@@ -401,8 +470,10 @@ def main(argv=None) -> int:
     from app.core.modelconfig import ModelConfig
 
     f = load_model_folder(args.model, domain="music")
-    rows = bench_generation(f.weights, f.model_config, f.vocab.size, label=f"shipped (n_a {f.model_config.units}, "
-                                                                              f"n_values {f.vocab.size})")
+    rows = []
+    if is_basic(args.model):  # another arch's fast path vs its own Keras model is part 2b
+        rows = bench_generation(f.weights, f.model_config, f.vocab.size,
+                                label=f"shipped (n_a {f.model_config.units}, n_values {f.vocab.size})")
     rng = np.random.default_rng(0)
     cfg = ModelConfig(units=64)
     rand = {"rnn_0/kernel": rng.normal(0, 0.3, (78, 256)), "rnn_0/recurrent_kernel": rng.normal(0, 0.3, (64, 256)),
@@ -422,13 +493,8 @@ def main(argv=None) -> int:
         print_arch_rows(out["archs"])
 
     print("== 3. cold `music generate` (process start -> files written)")
-    cold = bench_cold(args.model)
-    out["cold"] = cold
-    print(f"  .mid+.wav+.png: median {cold['generate_cold_median_s']:.2f} s of "
-          f"{', '.join(f'{t:.2f}' for t in cold['generate_cold_s'])}")
-    print(f"  .mid only: median {cold['generate_mid_only_cold_median_s']:.2f} s")
-    print(f"  document path (Keras load + inference model + predict + .mid), once: "
-          f"{cold['document_path_cold_s']:.1f} s")
+    out["cold"] = bench_cold(args.model, doc=is_basic(args.model))
+    print_cold(out["cold"])
 
     print(f"== 4. {args.train_epochs} training epochs, whole-sequence trainer vs djmodel")
     tr = bench_training(args.corpus, epochs=args.train_epochs)
@@ -448,6 +514,23 @@ def main(argv=None) -> int:
         print(f"  chorale validation NLL/step: folk {b['nll_nats_per_step']:.4f} -> fine-tuned "
               f"{a['nll_nats_per_step']:.4f} (best n-gram trained on the chorales {best:.4f})")
     return finish(out, args.json)
+
+
+def is_basic(model: str) -> bool:
+    """Whether the model folder is the document's basic arch (the document path of parts 2 and 3 is basic only)."""
+    from app.core.folder import load_model_folder
+    from app.music.archs.base import folder_arch
+
+    return folder_arch(load_model_folder(model, domain="music").config)[0].name == "basic"
+
+
+def print_cold(cold: dict) -> None:
+    print(f"  .mid+.wav+.png: median {cold['generate_cold_median_s']:.2f} s of "
+          f"{', '.join(f'{t:.2f}' for t in cold['generate_cold_s'])}")
+    print(f"  .mid only: median {cold['generate_mid_only_cold_median_s']:.2f} s")
+    if "document_path_cold_s" in cold:
+        print(f"  document path (Keras load + inference model + predict + .mid), once: "
+              f"{cold['document_path_cold_s']:.1f} s")
 
 
 def finish(out: dict, json_path: str | None) -> int:

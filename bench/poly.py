@@ -33,7 +33,6 @@ from pathlib import Path
 # (64 pieces of 4 bars: 0.51 s with one thread, 4.46 s with the default; BENCHMARKS.md). Set before numpy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +77,6 @@ def main() -> int:
         for case in args.cases.split(","):
             path = Path(tmp) / f"{case}.mid"
             write_case(case, path)
-            t0 = time.time()
             try:
                 proc = subprocess.run([sys.executable, "-c", CHILD, str(path), "1" if args.raise_limits else "0"],
                                       capture_output=True, text=True, timeout=args.timeout,

@@ -84,3 +84,75 @@ def sample_next(logits: np.ndarray, rng: np.random.Generator, options: SamplingO
     u = rng.random((probs.shape[0], 1)) * cum[:, -1:]
     ids = (cum <= u).sum(axis=1)
     return np.minimum(ids, probs.shape[1] - 1).astype(np.int32)
+
+
+def row_chooser(kind: str, options: SamplingOptions, allowed: np.ndarray | None, rng: np.random.Generator):
+    """`sample_next` for one row, specialised once for a whole generation: returns choose(scores (V,)) -> int.
+
+    kind: "logits" (unnormalised log-probabilities) or "probs" (unnormalised probabilities, >= 0), as a runner
+    returns them (app.core.runner). The draw follows the same distribution as `sample_next` on the equivalent logits
+    (greedy: the same argmax, first index on ties), using one rng.random() per token as sample_next does per row.
+    Temperature-only sampling and greedy run as a few calls on the (V,) row; top-k, top-p and min-p, and a row
+    whose allowed mass underflows, go through `sample_next` itself.
+    """
+    if kind not in ("logits", "probs"):
+        raise OptionError(f"scores kind must be 'logits' or 'probs', got {kind!r}")
+    if not isinstance(options, SamplingOptions):
+        raise OptionError("options must be a SamplingOptions")
+    mask = None if allowed is None else np.asarray(allowed, dtype=bool)
+    if mask is not None and not mask.any():
+        raise OptionError("the constraints leave no allowed token for some sample")
+    keep = None if mask is None else mask.astype(np.float32)  # 1 allowed, 0 not
+    veto = None if mask is None else np.where(mask, 0.0, -np.inf).astype(np.float32)
+
+    def general(scores: np.ndarray) -> int:
+        if kind == "probs":
+            p = np.asarray(scores, np.float64)
+            logits = np.log(np.maximum(p / p.sum(), 1e-30))
+        else:
+            logits = scores
+        return int(sample_next(np.asarray(logits, np.float64)[None], rng, options, mask)[0])
+
+    if options.greedy or options.top_k == 1:
+        if mask is None:
+            return lambda scores: int(scores.argmax())
+
+        def greedy(scores: np.ndarray) -> int:
+            x = int((scores * keep if kind == "probs" else scores + veto).argmax())
+            return x if mask[x] else general(scores)  # every allowed probability underflowed to 0
+
+        return greedy
+    if options.top_k is not None or options.top_p is not None or options.min_p is not None:
+        return general
+    inv_t = 1.0 / options.temperature
+    random, exp, cumsum = rng.random, np.exp, np.cumsum
+
+    def draw(w: np.ndarray, scores: np.ndarray) -> int:
+        cum = cumsum(w)
+        total = float(cum[-1])
+        if not 0.0 < total < np.inf:
+            return general(scores)
+        return min(int(cum.searchsorted(random() * total, "right")), len(cum) - 1)
+
+    if kind == "logits":
+        def sample_logits(scores: np.ndarray) -> int:
+            w = scores - scores.max()
+            if inv_t != 1.0:
+                w *= inv_t
+            exp(w, out=w)
+            if keep is not None:
+                w *= keep
+            return draw(w, scores)
+
+        return sample_logits
+
+    def sample_probs(scores: np.ndarray) -> int:
+        w = scores * keep if keep is not None else scores
+        if inv_t != 1.0:
+            top = w.max()
+            if not top > 0.0:
+                return general(scores)
+            w = (w / top) ** inv_t  # scaled to <= 1 first, so no overflow
+        return draw(w, scores)
+
+    return sample_probs

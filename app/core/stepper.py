@@ -129,6 +129,11 @@ class NumpyStepper:
         """Keep only the batch rows `keep` (bool mask or indices) of a state, to drop finished sequences."""
         return [tuple(s[keep] for s in layer) for layer in state]
 
+    def runner(self):
+        """A batch-1 runner (app.core.runner) for LSTM stacks; None for other cells (runner_for then wraps
+        `step`)."""
+        return LSTMStackRunner(self) if self.cfg.cell == "lstm" else None
+
     def run(self, ids: np.ndarray, state=None) -> np.ndarray:
         """Teacher-forced: ids (batch, time) -> logits (batch, time, vocab)."""
         ids = np.asarray(ids)
@@ -137,3 +142,62 @@ class NumpyStepper:
         for t in range(ids.shape[1]):
             out[:, t], state = self.step(ids[:, t], state)
         return out
+
+
+class LSTMStackRunner:
+    """Batch-1 runner of a NumpyStepper's LSTM stack (see app.core.runner): per layer and step one add, the cell's
+    in-place update and one product [h, 1] @ [[U | next], [0 | next bias]], where `next` is the next layer's
+    kernel or the head; kind "logits"."""
+
+    kind = "logits"
+
+    def __init__(self, stepper: NumpyStepper):
+        from app.core.runner import LSTM1, fused, product
+
+        self.vocab_size = stepper.vocab_size
+        u, layers = stepper.cfg.units, stepper.layers
+        self.table0 = stepper.table0  # (V + 1, 4u): row V is the zero input
+        self.hx, self.cells, self.mats, self.outs = [], [], [], []
+        for i, p in enumerate(layers):
+            nxt, nxt_b = ((layers[i + 1].kernel, layers[i + 1].b_in) if i + 1 < len(layers)
+                          else (stepper.head_k, stepper.head_b))
+            hx = np.zeros(u + 1, np.float32)
+            hx[u] = 1.0
+            self.hx.append(hx)
+            self.cells.append(LSTM1(u, hx[:u]))
+            self.mats.append(fused(p.recurrent, nxt, nxt_b))
+            self.outs.append(np.zeros(4 * u + nxt.shape[1], np.float32))  # [h U (next step) | next input]
+        self.products = [product(hx, m, o) for hx, m, o in zip(self.hx, self.mats, self.outs)]
+        self.logits = self.outs[-1][4 * u:]
+        self.step = self._one_layer() if len(layers) == 1 else self._stack()
+
+    def _one_layer(self):
+        table, V = list(self.table0), self.vocab_size  # row views, made once
+        z, update, mat_product = self.cells[0].z, self.cells[0].update, self.products[0]
+        rec, logits = self.outs[0][:z.size], self.logits
+        add = np.add
+
+        def step(token: int) -> np.ndarray:
+            add(rec, table[token if token >= 0 else V], z)
+            update()
+            mat_product()  # [h, 1] @ [[U | head], [0 | bias]]
+            return logits
+
+        return step
+
+    def _stack(self):
+        table, V = list(self.table0), self.vocab_size
+        g = self.cells[0].z.size
+        layers = [(c.z, c.update, p, o[:g], o[g:]) for c, p, o in zip(self.cells, self.products, self.outs)]
+        logits = self.logits
+
+        def step(token: int) -> np.ndarray:
+            x = table[token if token >= 0 else V]
+            for z, update, mat_product, rec, nxt in layers:
+                np.add(rec, x, z)
+                update()
+                mat_product()
+                x = nxt
+            return logits
+
+        return step

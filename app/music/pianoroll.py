@@ -32,9 +32,13 @@ def render_png(notes: Sequence[tuple[int, float, float]], path: str | Path, *, b
     hi = max((p for p, _, _ in notes), default=72) + 2
     fig = Figure(figsize=(min(4 + end / 4, 24), 4), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
-    for pitch, s, e in notes:
-        ax.broken_barh([(s, max(e - s, 0.05))], (pitch - 0.4, 0.8),
-                       facecolors="#999999" if s < primer_end else "#2a6fdb")
+    # one collection for all notes (one broken_barh per note cost ~10 ms a note in a cold process)
+    from matplotlib.collections import PolyCollection
+
+    boxes = [[(s, p - 0.4), (s, p + 0.4), (s + w, p + 0.4), (s + w, p - 0.4)]
+             for p, s, w in ((p, s, max(e - s, 0.05)) for p, s, e in notes)]
+    ax.add_collection(PolyCollection(boxes, facecolors=["#999999" if s < primer_end else "#2a6fdb"
+                                                        for _, s, _ in notes], edgecolors="none"))
     bar = 0.0
     while bar <= end:
         ax.axvline(bar, color="#cccccc", lw=0.8, zorder=0)

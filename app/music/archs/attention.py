@@ -25,7 +25,7 @@ import numpy as np
 from app.core.config import check_range
 from app.errors import DataError, ModelFolderError, OptionError
 from app.music.archs.base import Arch, register
-from app.music.archs.features import DEFAULT_METRES, MetreContext, parse_time_signature
+from app.music.archs.features import DEFAULT_METRES, GRID_START, MetreContext, parse_time_signature
 from app.music.archs.numpy_cell import NumpyLSTM
 
 
@@ -119,13 +119,17 @@ class AttentionStepper:
     def set_metre(self, time_signature) -> None:
         self.time_signature = parse_time_signature(time_signature)
         self._grid_len = 0
-        self._grow(1024)
+        self._grow(GRID_START)
 
     def _grow(self, length: int) -> None:
         length = max(length, 2 * self._grid_len)
         _, pos, cls = self.ctx.grid(length, [(0, *self.time_signature)])
         self.ctx_proj = self.ctx.rows(pos, cls) @ self.w_ctx
         self._grid_len = length
+
+    def runner(self) -> "AttentionRunner":
+        """A batch-1 runner (app.core.runner) in this stepper's metre; kind "logits"."""
+        return AttentionRunner(self)
 
     def zero_state(self, batch: int):
         u, N, d = self.units, self.N, self.key.shape[1]
@@ -185,6 +189,98 @@ def weight_shapes(model_cfg, settings: AttentionSettings, vocab_size: int, spq: 
             "rnn_0/bias": (4 * u,), "attn/key": (u, d), "attn/query": (u, d), "attn/query_bias": (d,),
             "attn/v": (d,), "attn/out_kernel": (2 * u, u), "attn/out_bias": (u,), "head/kernel": (u, vocab_size),
             "head/bias": (vocab_size,)}
+
+
+class AttentionRunner:
+    """The attention model at batch 1 (app.core.runner protocol), token logits (V,).
+
+    Buffers: ha = [h, a, 1]; one product ha @ [[U ; W_a ; 0] | [W_o ; b_o]] gives the next step's recurrent input
+    (h U + a W_a) and this step's output o; [o, 1] @ [[K | W_head] ; [q_b | b_head]] gives o's key (stored with the
+    query bias added, so a score is v . tanh(key + h Q)) and the logits. The scores are bounded by sum |v| (tanh is
+    in [-1, 1]), so the softmax skips its max shift when that bound is small."""
+
+    kind = "logits"
+
+    def __init__(self, stepper: AttentionStepper):
+        from app.core.runner import LSTM1, product
+
+        self.stepper = st = stepper
+        self.vocab_size = V = st.vocab_size
+        u, N, d = st.units, st.N, st.key.shape[1]
+        g = 4 * u
+        self.ha = np.zeros(2 * u + 1, np.float32)
+        self.ha[2 * u] = 1.0
+        self.lstm = LSTM1(u, self.ha[:u])
+        m1 = np.zeros((2 * u + 1, g + u), np.float32)
+        m1[:u, :g], m1[u:2 * u, :g] = st.cell.recurrent, st.w_attn
+        m1[:u, g:], m1[u:2 * u, g:], m1[2 * u, g:] = st.out_h, st.out_a, st.out_b
+        m2 = np.zeros((u + 1, d + V), np.float32)
+        m2[:u, :d], m2[:u, d:] = st.key, st.head_k
+        m2[u, :d], m2[u, d:] = st.query_b, st.head_b
+        self.m1, self.m2 = m1, m2
+        self.rec_out = np.zeros(g + u + 1, np.float32)  # [h U + a W_a (next step) | o | 1]
+        self.rec_out[-1] = 1.0
+        self.key_logits = np.zeros(d + V, np.float32)
+        self.products = (product(self.ha, m1, self.rec_out[:g + u]), product(self.rec_out[g:], m2, self.key_logits))
+        self.mem = np.zeros((N, u + 1), np.float32)  # slots, each with a 1 after it: e @ mem = [Σ e m, Σ e]
+        self.mem[:, u] = 1.0
+        self.a_sum = np.zeros(u + 1, np.float32)
+        self.keys = np.tile(st.query_b, (N, 1)).astype(np.float32)  # an all-zero slot's key: 0, plus q_b
+        self.exp_safe = float(np.abs(st.v).sum()) < 60.0
+        self.t = 0
+        self.step = self._make_step()
+
+    def _make_step(self):
+        st, V = self.stepper, self.vocab_size
+        u, N = st.units, st.N
+        g = 4 * u
+        t_prev, ctx_proj, length = list(st.t_prev), list(st.ctx_proj), st._grid_len  # row views, made once
+        z, update, ha = self.lstm.z, self.lstm.update, self.ha
+        h, a = ha[:u], ha[u:2 * u]
+        rec_out, key_logits = self.rec_out, self.key_logits
+        rec, o = rec_out[:g], rec_out[g:g + u]
+        d = key_logits.size - V
+        key, logits = key_logits[:d], key_logits[d:]
+        mem, keys, query, v, a_sum = self.mem, self.keys, st.query, st.v, self.a_sum
+        a_raw = a_sum[:u]
+        q = np.empty(d, np.float32)
+        kq = np.empty_like(keys)
+        e = np.empty(N, np.float32)
+        exp_safe = self.exp_safe
+        mem_rows, key_rows = [row[:u] for row in mem], list(keys)  # slot views, made once
+        add, dot, tanh, exp, mul, copyto = np.add, np.dot, np.tanh, np.exp, np.multiply, np.copyto
+        product1, product2 = self.products
+        runner = self
+
+        def step(token: int) -> np.ndarray:
+            t = runner.t
+            if t >= length:  # past the grid: grow it and continue with the new context rows
+                if st._grid_len <= t:
+                    st._grow(t + 1)
+                runner.step = runner._make_step()
+                return runner.step(token)
+            add(rec, t_prev[token if token >= 0 else V], z)
+            add(z, ctx_proj[t], z)
+            update()  # h
+            dot(h, query, q)
+            add(keys, q, kq)
+            tanh(kq, kq)
+            dot(kq, v, e)  # the scores of the N memory slots
+            if exp_safe:
+                exp(e, e)
+            else:
+                exp(e - e.max(), e)
+            dot(e, mem, a_sum)
+            mul(a_raw, 1.0 / a_sum[u], a)  # the attention vector: the softmax's normalisation
+            product1()  # [h, a, 1] @ m1: the next step's recurrent input and this step's output o
+            slot = t % N
+            copyto(mem_rows[slot], o)
+            product2()  # [o, 1] @ m2: o's key and the logits
+            copyto(key_rows[slot], key)
+            runner.t = t + 1
+            return logits
+
+        return step
 
 
 def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4, 4), spq=4):

@@ -4,7 +4,8 @@ An arch is a name, a frozen settings dataclass (each field's metadata holds its 
 the model folder's config.json as {"arch": {"name": ..., "settings": {...}}}) and two modules:
   numpy module  make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature, spq) -> stepper with
                 `vocab_size`, `zero_state(b)`, `step(ids (b,), state) -> (token logits (b, V), state)`,
-                `select(state, rows)`, `run(ids (b, T), metres=None) -> token logits (b, T, V)`;
+                `select(state, rows)`, `run(ids (b, T), metres=None) -> token logits (b, T, V)`, and optionally
+                `runner()` -> its batch-1 runner (app.core.runner: preallocated buffers, what n = 1 generation runs);
                 training_arrays(pieces, metres, settings, vocab_size, spq, tx) -> (X, Y, W) chunks of tx steps
                 (X an int array or a dict of arrays: the trainer's inputs; Y labels; W weights, 0 on padding)
   keras module  build_trainer(model_cfg, settings, vocab_size, seed) (whole-sequence form, logits over labels),

@@ -31,6 +31,7 @@ import numpy as np
 from app.errors import OptionError
 from app.music.metre import bar_grid
 
+GRID_START = 256  # steps of the metre grid a stepper precomputes at first; it doubles when a melody runs longer
 DEFAULT_METRES = ("4/4", "3/4", "6/8", "2/4", "2/2", "3/8", "9/8", "12/8", "3/2", "5/4")
 Change = tuple[int, int, int]
 

@@ -28,7 +28,7 @@ from app.core.config import check_range
 from app.core.sampling import softmax
 from app.errors import DataError, ModelFolderError, OptionError
 from app.music.archs.base import Arch, register
-from app.music.archs.features import (DEFAULT_METRES, MetreContext, lookback_index, lookback_labels,
+from app.music.archs.features import (DEFAULT_METRES, GRID_START, MetreContext, lookback_index, lookback_labels,
                                       lookback_tokens, parse_time_signature, repeat_flags)
 from app.music.archs.numpy_cell import NumpyLSTM
 
@@ -147,7 +147,7 @@ class LookbackStepper:
         num, den = parse_time_signature(time_signature)
         self.time_signature = (num, den)
         self._grid_len = 0
-        self._grow(1024)
+        self._grow(GRID_START)
 
     def _grow(self, length: int) -> None:
         length = max(length, 2 * self._grid_len)
@@ -155,6 +155,17 @@ class LookbackStepper:
         self.lb_index = lookback_index(bar, pos, self.settings.lookbacks)
         self.ctx_proj = self.ctx.rows(pos, cls) @ self.w_ctx  # (length, 4u)
         self._grid_len = length
+        self._runner_tables = None  # built by the first runner() on this grid
+
+    def runner(self) -> "LookbackRunner":
+        """A batch-1 runner (app.core.runner) over this stepper's metre; kind "probs"."""
+        return LookbackRunner(self)
+
+    def runner_tables(self):
+        """(rows, index lists) shared by this stepper's runners until the grid grows: see LookbackRunner."""
+        if self._runner_tables is None:
+            self._runner_tables = _runner_tables(self)
+        return self._runner_tables
 
     def zero_state(self, batch: int):
         u = self.cell.units
@@ -257,6 +268,138 @@ def weight_shapes(model_cfg, settings: LookbackSettings, vocab_size: int, spq: i
     u, n = model_cfg.units, len(settings.lookbacks)
     return {"rnn_0/kernel": (input_size(settings, vocab_size, spq), 4 * u), "rnn_0/recurrent_kernel": (u, 4 * u),
             "rnn_0/bias": (4 * u,), "head/kernel": (u, vocab_size + n), "head/bias": (vocab_size + n,)}
+
+
+# --- batch-1 runner ----------------------------------------------------------------------------------------------
+HIST_OFFSET = 1  # the runner's history list is [-2, s[0], s[1], ...]: s[j] sits at j + 1
+FLAG_GROUP = 4  # repeat flags summed in groups of 4: one table row per combination (16 rows a group)
+
+
+def _runner_tables(st: LookbackStepper) -> dict:
+    """What the runner adds up each step, precomputed for the stepper's grid (T = st._grid_len steps, one metre):
+
+    rows   (R, 4u) float32 input projections: [0, V] the previous token (LSTM bias included; row V: the zero input
+           x0); base[i] + [0, V) the token lookbacks[i] bars back; ctx_flags + pos * 16 + m the context row of bar
+           position pos plus the repeat flags 0..3 whose bits are set in m; extra[k] + m the same for flags
+           4k..4k+3 (when there are more than four)
+    look   per step t: ((i, base[i], history position), ...) for the lookbacks of t that exist
+    flags  per step t: ((1 << i, history position), ...) for the lookbacks of t - 1 that exist (the repeat flags
+           compare the previous token with those)
+    ctx    per step t: the row of its bar position with no flags set
+    A missing lookback adds nothing (its row would be zeros) and its repeat label is dropped."""
+    V, n, T, g = st.vocab_size, st.n, st._grid_len, st.cell.kernel.shape[1]
+    bar, pos, cls = st.ctx.grid(T, [(0, *st.time_signature)])
+    periods, first = np.unique(pos, return_index=True)  # one metre: the context row depends on pos only
+    groups = [list(range(k, min(k + FLAG_GROUP, n))) for k in range(0, n, FLAG_GROUP)] or [[]]
+    combos = [np.zeros((2 ** len(grp), g), np.float32) for grp in groups]
+    for grp, table in zip(groups, combos):
+        for m in range(len(table)):
+            for bit, i in enumerate(grp):
+                if m >> bit & 1:
+                    table[m] += st.w_flag[i]
+    base = [(V + 1) + V * i for i in range(n)]
+    ctx_flags = (V + 1) + V * n
+    width0 = len(combos[0])
+    ctx_rows = st.ctx_proj[first]  # (positions, 4u)
+    extra, start = [], ctx_flags + len(periods) * width0
+    for table in combos[1:]:
+        extra.append(start)
+        start += len(table)
+    rows = np.empty((start, g), np.float32)
+    rows[:V + 1] = st.t_prev
+    for i in range(n):
+        rows[base[i]:base[i] + V] = st.t_lb[i][:V]
+    rows[ctx_flags:ctx_flags + len(periods) * width0] = (ctx_rows[:, None, :] + combos[0][None]).reshape(-1, g)
+    for at, table in zip(extra, combos[1:]):
+        rows[at:at + len(table)] = table
+    where = {p: k for k, p in enumerate(periods.tolist())}
+    idx = st.lb_index
+    look, flags = [], []
+    for t, r in enumerate(idx.tolist()):
+        look.append(tuple((i, base[i], j + HIST_OFFSET) for i, j in enumerate(r) if j >= 0))
+        prev = idx[t - 1].tolist() if t else []
+        flags.append(tuple((1 << i, j + HIST_OFFSET) for i, j in enumerate(prev) if j >= 0))
+    ctx = [ctx_flags + where[p] * width0 for p in pos.tolist()]
+    return {"rows": rows, "views": list(rows), "look": look, "flags": flags, "ctx": ctx, "extra": extra,
+            "length": T}
+
+
+class LookbackRunner:
+    """The lookback model at batch 1 (app.core.runner protocol): returns unnormalised token probabilities (V,).
+
+    Per step: z = h U (from the previous step's product) plus a few precomputed rows (`_runner_tables`: the previous
+    token's, one per existing lookback token, and the bar position's with the repeat flags folded in), one add each;
+    LSTM1's update; one product [h, 1] @ [[U | head], [0 | head bias]]; exp of the V + n label logits (without the max
+    shift when the head cannot make a logit above 60); each repeat label's mass added to the token it points at."""
+
+    kind = "probs"
+
+    def __init__(self, stepper: LookbackStepper):
+        from app.core.runner import LSTM1, fused, logit_bound, product
+
+        self.stepper = st = stepper
+        self.vocab_size = V = st.vocab_size
+        u, n = st.cell.units, st.n
+        self.hx = np.zeros(u + 1, np.float32)
+        self.hx[u] = 1.0
+        self.lstm = LSTM1(u, self.hx[:u])
+        self.mat = fused(st.cell.recurrent, st.head_k, st.head_b)  # (u + 1, 4u + V + n)
+        self.out = np.zeros(4 * u + V + n, np.float32)  # [h U for the next step | label logits]
+        self.mat_product = product(self.hx, self.mat, self.out)
+        self.exp_safe = logit_bound(st.head_k, st.head_b) < 60.0
+        self.hist = [-2]
+        self.t = 0
+        self.step = self._make_step()
+
+    def _make_step(self):
+        st, V = self.stepper, self.vocab_size
+        tables = st.runner_tables()
+        rows, look, flags, ctx, extra = (tables[k] for k in ("views", "look", "flags", "ctx", "extra"))
+        length, mask0 = tables["length"], 2 ** FLAG_GROUP - 1
+        z, update, mat_product, out = self.lstm.z, self.lstm.update, self.mat_product, self.out
+        g = z.size
+        rec, label_logits = out[:g], out[g:]
+        e = np.empty(label_logits.size, np.float32)  # exp of the label logits; the repeat labels fold into e[:V]
+        probs = e[:V]
+        hist, exp_safe = self.hist, self.exp_safe
+        extra_groups = [(FLAG_GROUP * (k + 1), at) for k, at in enumerate(extra)]
+        add, exp = np.add, np.exp
+        runner = self
+
+        def step(token: int) -> np.ndarray:
+            t = runner.t
+            if t >= length:  # past the grid: grow it (once for all runners) and continue with the new tables
+                if st._grid_len <= t:
+                    st._grow(t + 1)
+                runner.step = runner._make_step()
+                return runner.step(token)
+            if t:
+                if token < 0:
+                    raise ValueError("only the first input may be the zero input (-1)")
+                hist.append(token)
+            fl = 0
+            for bit, j in flags[t]:
+                if token == hist[j]:
+                    fl |= bit
+            add(rec, rows[token if token >= 0 else V], z)
+            add(z, rows[ctx[t] + (fl & mask0)], z)
+            for shift, at in extra_groups:
+                add(z, rows[at + (fl >> shift & mask0)], z)
+            lbt = look[t]
+            for i, b, j in lbt:
+                add(z, rows[b + hist[j]], z)
+            update()
+            mat_product()  # [h, 1] @ [[U | head], [0 | bias]]: the next step's h U and this step's label logits
+            if exp_safe:
+                exp(label_logits, e)
+            else:
+                exp(label_logits - label_logits.max(), e)
+            for i, b, j in lbt:
+                e[hist[j]] += e[V + i]
+            runner.t = t + 1
+            return probs
+
+        return step
 
 
 def make_stepper(weights, model_cfg, settings, vocab_size, *, time_signature=(4, 4), spq=4):
