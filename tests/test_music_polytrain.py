@@ -97,6 +97,17 @@ def test_poly_corpus_train_generate_with_one_command_each(tmp_path, capsys):
         notes = read_midi(r["mid"]).tracks[0].notes
         onsets = [on for _, on, _ in notes]
         assert len(notes) == r["notes"] and len(onsets) > len(set(onsets))  # notes sharing an onset: chords
+        assert not set(r) & {"abc", "musicxml", "svg"}  # the default score formats are for melody models
+    # asking for a score, or a primer in a melody-only format, is a clear error; a MIDI primer file works
+    assert cli_main(["music", "generate", "--model", str(tmp_path / "m"), "--formats", "mid,abc"]) == 2
+    assert "scores are written for melody models" in capsys.readouterr().err
+    (tmp_path / "p.abc").write_text("X:1\nM:4/4\nL:1/4\nK:C\nCDEF|\n")
+    assert cli_main(["music", "generate", "--model", str(tmp_path / "m"), "--primer-file",
+                     str(tmp_path / "p.abc")]) == 2
+    assert "MIDI primer file" in capsys.readouterr().err
+    assert cli_main(["music", "generate", "--model", str(tmp_path / "m"), "--primer-file", res[0]["mid"],
+                     "--bars", "1", "--out-dir", str(tmp_path / "out2"), "--synth", "builtin", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["primer_steps"] == 64
 
     # music report: polyphony features next to the held-out pieces
     assert cli_main(["music", "report", "--model", str(tmp_path / "m"), "-n", "4", "--temperatures", "1.0",

@@ -351,11 +351,14 @@ def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DE
     """Write .mid (+ .wav, .png, and the score formats in `scores`: abc, musicxml, svg) per melody, FluidSynth
     renders running in the background while the piano rolls and scores are drawn. fold: write exactly repeated
     4-/8-bar sections once between repeat signs in the scores (the .mid and .wav always play in full).
+    Polyphonic pieces (app.music.polygen) get no scores: the writers engrave one melody line.
     Returns one dict per melody: mid/wav/png/abc/musicxml/svg paths, steps, primer_steps, notes, ids, synth."""
     scores = tuple(dict.fromkeys(scores))
     bad = [s for s in scores if s not in SCORE_FORMATS]
     if bad:
         raise OptionError(f"unknown score format(s) {', '.join(bad)}; expected some of {', '.join(SCORE_FORMATS)}")
+    if scores and any(getattr(m, "polyphonic", False) for m in melodies):
+        scores = ()  # the score writers engrave one melody line; polyphonic pieces get .mid/.wav/.png
     for m in melodies:
         if not m.notes():
             raise DataError("a generated melody has no notes (only holds and rests); try another seed, a higher "

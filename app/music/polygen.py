@@ -230,13 +230,25 @@ class PolyGenerator:
         return ids
 
     def generate(self, n: int = 1, bars: int | None = None, *, steps: int | None = None,
-                 temperature: float = 1.0, primer=None, primer_midi=None, key: str | None = None,
-                 qpm: float = 120.0, program: int = 0, sampling: SamplingOptions | None = None,
-                 time_signature=None, max_voices: int = MAX_VOICES, **options) -> list[GeneratedPiece]:
-        """`n` pieces of `bars` bars (or `steps` grid steps); options as MelodyGenerator.generate (no --beam)."""
+                 temperature: float = 1.0, primer=None, primer_midi=None, primer_file=None, primer_tune=None,
+                 key: str | None = None, qpm: float = 120.0, program: int = 0,
+                 sampling: SamplingOptions | None = None, time_signature=None, max_voices: int = MAX_VOICES,
+                 **options) -> list[GeneratedPiece]:
+        """`n` pieces of `bars` bars (or `steps` grid steps); options as MelodyGenerator.generate (no --beam).
+        A primer file must be MIDI (every pitched note is kept); ABC/MusicXML/kern primers are melody readers."""
         from app.music.archs.features import parse_time_signature
         from app.music.generate import check_playback, resolve_steps
         from app.music.metre import steps_per_bar
+
+        if primer_tune is not None:
+            raise OptionError("--primer-tune picks a tune of an ABC primer; polyphonic models take MIDI primers")
+        if primer_file is not None:
+            if Path(primer_file).suffix.lower() not in (".mid", ".midi"):
+                raise OptionError(f"polyphonic models take a MIDI primer file (.mid), got {str(primer_file)!r}; "
+                                  f"write the tune as MIDI, or use a melody model")
+            if primer_midi is not None:
+                raise OptionError("give one primer: --primer-file or --primer-midi")
+            primer_midi = primer_file
 
         ts = self.time_signature if time_signature is None else parse_time_signature(time_signature)
         sampling_fields = {f.name for f in dataclasses.fields(SamplingOptions)}
