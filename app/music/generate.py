@@ -304,36 +304,44 @@ def write_abc(melody: GeneratedMelody, path: str | Path, *, title: str = "Genera
 
 def write_musicxml(melody: GeneratedMelody, path: str | Path, *, title: str = "Generated melody",
                    fold: bool = True) -> Path:
-    """The melody as a MusicXML 4.0 score (the same bars, key and repeats as write_abc)."""
+    """The melody as a MusicXML 4.0 score (the same bars, key and repeats as write_abc); a polyphonic piece on a
+    grand staff (app.music.polyscore)."""
+    Path(path).write_text(_musicxml(melody, title, fold), encoding="utf-8")
+    return Path(path)
+
+
+def _musicxml(melody, title: str, fold: bool) -> str:
+    if getattr(melody, "polyphonic", False):
+        from app.music.polyscore import piece_musicxml_text
+
+        return piece_musicxml_text(melody, title=title)
     from app.music.score import melody_layout, musicxml_text
 
-    Path(path).write_text(musicxml_text(melody_layout(melody, fold=fold), title=title, program=melody.program),
-                          encoding="utf-8")
-    return Path(path)
+    return musicxml_text(melody_layout(melody, fold=fold), title=title, program=melody.program)
 
 
 def write_svg(melody: GeneratedMelody, path: str | Path, *, title: str = "Generated melody",
               fold: bool = True) -> Path:
     """The melody engraved by verovio (app.music.engrave) as one SVG page: clef, key and time signature, one
-    measure per written bar."""
+    measure per written bar (a polyphonic piece: a grand staff)."""
     from app.music.engrave import svg_from_musicxml
-    from app.music.score import melody_layout, musicxml_text
 
-    text = musicxml_text(melody_layout(melody, fold=fold), title=title, program=melody.program)
-    Path(path).write_text(svg_from_musicxml(text), encoding="utf-8")
+    Path(path).write_text(svg_from_musicxml(_musicxml(melody, title, fold)), encoding="utf-8")
     return Path(path)
 
 
 def write_scores(melody: GeneratedMelody, paths: dict[str, str | Path], *, title: str = "Generated melody",
                  fold: bool = True) -> None:
-    """Write the score formats named in `paths` ("abc", "musicxml", "svg" -> path) from one layout."""
-    from app.music.score import abc_text, melody_layout, musicxml_text
-
-    lay = melody_layout(melody, fold=fold)
+    """Write the score formats named in `paths` ("abc", "musicxml", "svg" -> path) from one layout (ABC only for
+    melodies)."""
     if "abc" in paths:
-        Path(paths["abc"]).write_text(abc_text(lay, title=title), encoding="utf-8")
+        from app.music.score import abc_text, melody_layout
+
+        if getattr(melody, "polyphonic", False):
+            raise OptionError("ABC is written for melody models; a polyphonic piece gets .musicxml and .svg")
+        Path(paths["abc"]).write_text(abc_text(melody_layout(melody, fold=fold), title=title), encoding="utf-8")
     if "musicxml" in paths or "svg" in paths:
-        xml = musicxml_text(lay, title=title, program=melody.program)
+        xml = _musicxml(melody, title, fold)
         if "musicxml" in paths:
             Path(paths["musicxml"]).write_text(xml, encoding="utf-8")
         if "svg" in paths:
@@ -351,14 +359,14 @@ def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DE
     """Write .mid (+ .wav, .png, and the score formats in `scores`: abc, musicxml, svg) per melody, FluidSynth
     renders running in the background while the piano rolls and scores are drawn. fold: write exactly repeated
     4-/8-bar sections once between repeat signs in the scores (the .mid and .wav always play in full).
-    Polyphonic pieces (app.music.polygen) get no scores: the writers engrave one melody line.
+    Polyphonic pieces (app.music.polygen) get no .abc: their scores are MusicXML/SVG on a grand staff.
     Returns one dict per melody: mid/wav/png/abc/musicxml/svg paths, steps, primer_steps, notes, ids, synth."""
     scores = tuple(dict.fromkeys(scores))
     bad = [s for s in scores if s not in SCORE_FORMATS]
     if bad:
         raise OptionError(f"unknown score format(s) {', '.join(bad)}; expected some of {', '.join(SCORE_FORMATS)}")
-    if scores and any(getattr(m, "polyphonic", False) for m in melodies):
-        scores = ()  # the score writers engrave one melody line; polyphonic pieces get .mid/.wav/.png
+    if "abc" in scores and any(getattr(m, "polyphonic", False) for m in melodies):
+        scores = tuple(s for s in scores if s != "abc")  # ABC is written for melodies; pieces get MusicXML/SVG
     for m in melodies:
         if not m.notes():
             raise DataError("a generated melody has no notes (only holds and rests); try another seed, a higher "

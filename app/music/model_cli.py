@@ -153,13 +153,13 @@ def cmd_generate(args) -> int:
             out = dataclasses.replace(out, formats=",".join(f for f in out.chosen if f != "svg"))
             no_svg = True
     gen = MelodyGenerator.load(args.model)
-    if getattr(gen, "polyphonic", False) and out.scores:  # the score writers engrave one melody line
+    if getattr(gen, "polyphonic", False) and "abc" in out.scores:  # ABC is written for melodies
         if args.formats is not None:
-            raise OptionError(f"--formats {','.join(out.scores)}: scores are written for melody models; "
-                              f"{gen.path.name} is polyphonic (use mid,wav,png)")
+            raise OptionError(f"--formats abc: ABC is written for melody models; {gen.path.name} is polyphonic "
+                              f"(its scores are musicxml and svg)")
         import dataclasses
 
-        out, no_svg = dataclasses.replace(out, formats=",".join(f for f in out.chosen if f not in out.scores)), False
+        out = dataclasses.replace(out, formats=",".join(f for f in out.chosen if f != "abc"))
     formats = out.chosen
     melodies = gen.generate(bars=args.bars, steps=args.steps, primer=args.primer, primer_file=args.primer_file,
                             primer_tune=args.primer_tune, qpm=args.qpm, program=args.program,
