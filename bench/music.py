@@ -333,13 +333,22 @@ def bench_cold(model: str, runs: int = 5, doc: bool = True) -> dict:
             out = Path(tmp) / f"run{k}"
             t = time.perf_counter()
             p = subprocess.run([sys.executable, "-m", "app", "music", "generate", "--model", model, "--bars", "8",
-                                "--seed", str(k), "--out-dir", str(out)], cwd=ROOT, env=env, capture_output=True,
-                               text=True)
+                                "--seed", str(k), "--formats", "mid,wav,png", "--out-dir", str(out)], cwd=ROOT,
+                               env=env, capture_output=True, text=True)
             times.append(time.perf_counter() - t)
             if p.returncode != 0:
                 raise RuntimeError(p.stderr)
             assert sorted(f.suffix for f in out.iterdir()) == [".mid", ".png", ".wav"]
         res = {"generate_cold_s": times, "generate_cold_median_s": statistics.median(times)}
+        # the default formats (scores included: .abc and the engraved .svg for melodies)
+        t_def = []
+        for k in range(runs):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "app", "music", "generate", "--model", model, "--bars", "8",
+                            "--seed", str(k), "--out-dir", str(Path(tmp) / f"def{k}")],
+                           cwd=ROOT, env=env, capture_output=True, check=True)
+            t_def.append(time.perf_counter() - t)
+        res["generate_default_formats_cold_median_s"] = statistics.median(t_def)
         # the same without the WAV and PNG (model + sampling + .mid only)
         t_mid = []
         for k in range(runs):
@@ -517,17 +526,21 @@ def main(argv=None) -> int:
 
 
 def is_basic(model: str) -> bool:
-    """Whether the model folder is the document's basic arch (the document path of parts 2 and 3 is basic only)."""
+    """Whether the model folder is the document's basic arch on melodies (the document path of parts 2 and 3 is
+    basic melody models only)."""
     from app.core.folder import load_model_folder
     from app.music.archs.base import folder_arch
 
-    return folder_arch(load_model_folder(model, domain="music").config)[0].name == "basic"
+    config = load_model_folder(model, domain="music").config
+    return folder_arch(config)[0].name == "basic" and config.get("codec", {}).get("mode", "melody") != "poly"
 
 
 def print_cold(cold: dict) -> None:
     print(f"  .mid+.wav+.png: median {cold['generate_cold_median_s']:.2f} s of "
           f"{', '.join(f'{t:.2f}' for t in cold['generate_cold_s'])}")
     print(f"  .mid only: median {cold['generate_mid_only_cold_median_s']:.2f} s")
+    if "generate_default_formats_cold_median_s" in cold:
+        print(f"  default formats (scores too): median {cold['generate_default_formats_cold_median_s']:.2f} s")
     if "document_path_cold_s" in cold:
         print(f"  document path (Keras load + inference model + predict + .mid), once: "
               f"{cold['document_path_cold_s']:.1f} s")
