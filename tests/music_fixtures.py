@@ -117,23 +117,19 @@ SCORE_KEYS = ("G", "D", "A", "E", "B", "F#m", "F", "Bb", "Eb", "Ab", "Db", "Dm",
 SCORE_METRES = ((4, 4), (3, 4), (6, 8))
 
 
+def arch_shapes(arch_name, settings, units, vocab) -> dict:
+    """The weight arrays and shapes of a one-layer LSTM model of `arch_name` (what its Keras model exports)."""
+    from app.core.modelconfig import ModelConfig
+    from app.music.archs.base import get_arch
+
+    cfg = ModelConfig(cell="lstm", units=units, layers=1, input="onehot")
+    return get_arch(arch_name).numpy().weight_shapes(cfg, settings, vocab)
+
+
 def random_arch_weights(arch_name, settings, rng, units=8, vocab=9, scale=1.0):
     """Random numpy weights of the right shapes for an arch's stepper (no Keras, no training)."""
-    from app.music.archs import attention, lookback
-
     u = units
-    if arch_name == "lookback":
-        n = len(settings.lookbacks)
-        shapes = {"rnn_0/kernel": (lookback.input_size(settings, vocab), 4 * u), "head/kernel": (u, vocab + n),
-                  "head/bias": (vocab + n,)}
-    elif arch_name == "attention":
-        d = settings.attn_dim
-        shapes = {"rnn_0/kernel": (attention.input_size(settings, vocab) + u, 4 * u), "attn/key": (u, d),
-                  "attn/query": (u, d), "attn/query_bias": (d,), "attn/v": (d,), "attn/out_kernel": (2 * u, u),
-                  "attn/out_bias": (u,), "head/kernel": (u, vocab), "head/bias": (vocab,)}
-    else:
-        shapes = {"rnn_0/kernel": (vocab, 4 * u), "head/kernel": (u, vocab), "head/bias": (vocab,)}
-    shapes.update({"rnn_0/recurrent_kernel": (u, 4 * u), "rnn_0/bias": (4 * u,)})
+    shapes = arch_shapes(arch_name, settings, u, vocab)
     weights = {k: rng.normal(0, scale, s).astype(np.float32) for k, s in shapes.items()}
     weights["head/bias"][0] += 3.0  # favour holds: longer notes, so bars get tied notes and dotted values
     return weights

@@ -288,21 +288,9 @@ def test_each_arch_trains_fine_tunes_and_generates_from_a_midi_corpus(keras_mod,
 # --- generation options on every arch (numpy only) -----------------------------------------------------------------
 def numpy_weights(arch_name, settings, rng, units=8, vocab=V):
     """Random weights of the right shapes, without Keras."""
-    from app.music.archs import attention, lookback
+    from tests.music_fixtures import arch_shapes
 
-    u = units
-    if arch_name == "lookback":
-        n = len(settings.lookbacks)
-        shapes = {"rnn_0/kernel": (lookback.input_size(settings, vocab), 4 * u), "head/kernel": (u, vocab + n),
-                  "head/bias": (vocab + n,)}
-    elif arch_name == "attention":
-        d = settings.attn_dim
-        shapes = {"rnn_0/kernel": (attention.input_size(settings, vocab) + u, 4 * u), "attn/key": (u, d),
-                  "attn/query": (u, d), "attn/query_bias": (d,), "attn/v": (d,), "attn/out_kernel": (2 * u, u),
-                  "attn/out_bias": (u,), "head/kernel": (u, vocab), "head/bias": (vocab,)}
-    else:
-        shapes = {"rnn_0/kernel": (vocab, 4 * u), "head/kernel": (u, vocab), "head/bias": (vocab,)}
-    shapes.update({"rnn_0/recurrent_kernel": (u, 4 * u), "rnn_0/bias": (4 * u,)})
+    shapes = arch_shapes(arch_name, settings, units, vocab)
     return {k: rng.normal(0, 1.0, s).astype(np.float32) for k, s in shapes.items()}
 
 

@@ -11,7 +11,6 @@ from app.core.runner import StepRunner, runner_for
 from app.core.sampling import SamplingOptions, row_chooser, sample_next, softmax
 from app.core.stepper import NumpyStepper
 from app.errors import OptionError
-from app.music.archs import attention, lookback
 from app.music.archs.base import get_arch
 from app.music.sampler import MelodyOptions, constraint_mask, generate_ids, prime
 
@@ -23,18 +22,9 @@ def arch_weights(name, settings, rng, u, vocab=V, scale=0.8, scales=None):
     """Random weights of the right shapes for each arch (as Keras would export them); `scales` overrides the
     standard deviation of some arrays. The attention output feeds back through the memory, so its out_kernel is
     kept small (a large one makes the outputs grow without bound over a long tune)."""
-    if name == "lookback":
-        n = len(settings.lookbacks)
-        shapes = {"rnn_0/kernel": (lookback.input_size(settings, vocab), 4 * u), "head/kernel": (u, vocab + n),
-                  "head/bias": (vocab + n,)}
-    elif name == "attention":
-        d = settings.attn_dim
-        shapes = {"rnn_0/kernel": (attention.input_size(settings, vocab) + u, 4 * u), "attn/key": (u, d),
-                  "attn/query": (u, d), "attn/query_bias": (d,), "attn/v": (d,), "attn/out_kernel": (2 * u, u),
-                  "attn/out_bias": (u,), "head/kernel": (u, vocab), "head/bias": (vocab,)}
-    else:
-        shapes = {"rnn_0/kernel": (vocab, 4 * u), "head/kernel": (u, vocab), "head/bias": (vocab,)}
-    shapes.update({"rnn_0/recurrent_kernel": (u, 4 * u), "rnn_0/bias": (4 * u,)})
+    from tests.music_fixtures import arch_shapes
+
+    shapes = arch_shapes(name, settings, u, vocab)
     scales = {"attn/out_kernel": 0.12, **(scales or {})}
     return {k: rng.normal(0, scales.get(k, scale), s).astype(np.float32) for k, s in shapes.items()}
 
