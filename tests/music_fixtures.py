@@ -130,7 +130,9 @@ def random_arch_weights(arch_name, settings, rng, units=8, vocab=9, scale=1.0):
     """Random numpy weights of the right shapes for an arch's stepper (no Keras, no training)."""
     u = units
     shapes = arch_shapes(arch_name, settings, u, vocab)
-    weights = {k: rng.normal(0, scale, s).astype(np.float32) for k, s in shapes.items()}
+    # the attention output feeds back through its memory: a large out_kernel makes it grow without bound (inf/NaN)
+    weights = {k: rng.normal(0, 0.12 if k == "attn/out_kernel" else scale, s).astype(np.float32)
+               for k, s in shapes.items()}
     weights["head/bias"][0] += 3.0  # favour holds: longer notes, so bars get tied notes and dotted values
     return weights
 

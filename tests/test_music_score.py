@@ -121,6 +121,19 @@ def test_short_notes_are_beamed_by_beat(tmp_path):
     assert hook[3] == [("1", "begin"), ("2", "forward hook")]
 
 
+def test_a_natural_tied_across_pieces_reads_back_as_one_note(tmp_path):
+    from music21 import converter
+
+    # Ab major has Db: a D natural from beat 2.5 over the bar line is written as three tied pieces, the natural
+    # sign only where the bar needs it; music21 must still read one D5 (it joins ties only between equal pitches)
+    notes = [(75, 16, 18), (74, 18, 33), (72, 40, 44)]
+    m = melody(notes, key="Ab")
+    assert m.notes() == notes
+    sc = converter.parse(str(write_musicxml(m, tmp_path / "n.musicxml")))
+    got = [(n.pitch.midi, float(n.offset), float(n.offset + n.quarterLength)) for n in sc.stripTies().flatten().notes]
+    assert got == [(p, s / 4, e / 4) for p, s, e in notes]
+
+
 def test_estimated_key_when_none_was_sampled(tmp_path):
     # an E minor arpeggio with D#: estimated key E minor, one sharp; the D# carries its sharp
     notes = [(64, 0, 4), (67, 4, 8), (71, 8, 12), (75, 12, 14), (76, 14, 16), (71, 16, 24), (64, 24, 32)]

@@ -94,7 +94,8 @@ def poly_musicxml_text(notes: Sequence[tuple[int, int, int]], *, steps: int, spq
                     ties = ('<tie type="stop"/>' if stop else "") + ('<tie type="start"/>' if start else "")
                     tied = ("<notations>" + ('<tied type="stop"/>' if stop else "")
                             + ('<tied type="start"/>' if start else "") + "</notations>") if stop or start else ""
-                    pitch = (f"<pitch><step>{letter}</step>" + (f"<alter>{alter}</alter>" if alter else "")
+                    written = alter or sig.alteration(letter)  # <alter>0</alter> for a natural: see score.py
+                    pitch = (f"<pitch><step>{letter}</step>" + (f"<alter>{alter}</alter>" if written else "")
                              + f"<octave>{octave}</octave></pitch>")
                     out.append("<note>" + ("<chord/>" if j else "") + pitch + f"<duration>{length}</duration>"
                                + ties + f"<voice>{st}</voice>{kind}{acc}<staff>{st}</staff>{tied}</note>")

@@ -462,7 +462,10 @@ def musicxml_text(lay: Layout, *, title: str = "Generated melody", program: int 
                 parts.append('<rest measure="yes"/>' if whole_rest else "<rest/>")
             else:
                 letter, alter, octave = it.spelled
-                parts.append(f"<pitch><step>{letter}</step>" + (f"<alter>{alter}</alter>" if alter else "")
+                # a natural on a letter the key alters is written <alter>0</alter>: every tied piece of a note then
+                # reads back as the same pitch (music21 joins ties only between equal pitches)
+                written = alter or lay.key.alteration(letter)
+                parts.append(f"<pitch><step>{letter}</step>" + (f"<alter>{alter}</alter>" if written else "")
                              + f"<octave>{octave}</octave></pitch>")
             parts.append(f"<duration>{it.length}</duration>")
             if it.tie_stop:
