@@ -137,6 +137,7 @@ class MelodyGenerator:
         from app.music.archs.base import folder_arch, stepper_for
 
         self.stepper = stepper_for(folder)  # in the model's metre; generate(time_signature=...) makes another
+        self._steppers = {self.time_signature: self.stepper}  # one per metre asked for (stepper_in)
         self.arch = folder_arch(folder.config)[0]
         self.note_pitch = note_pitches(self.codec)
 
@@ -214,11 +215,14 @@ class MelodyGenerator:
         return ids, primer_ts
 
     def stepper_in(self, time_signature: tuple[int, int]):
-        """The numpy stepper for melodies in `time_signature` (metre-conditioned archs take it as an input)."""
+        """The numpy stepper for melodies in `time_signature` (metre-conditioned archs take it as an input), built
+        once per metre: the report asks for the same few metres batch after batch."""
         from app.music.archs.base import stepper_for
 
-        return self.stepper if tuple(time_signature) == self.time_signature else stepper_for(self.folder,
-                                                                                               time_signature)
+        ts = tuple(time_signature)
+        if ts not in self._steppers:
+            self._steppers[ts] = stepper_for(self.folder, ts)
+        return self._steppers[ts]
 
     def generate_ids(self, options: MelodyOptions, primer: np.ndarray | None = None,
                      time_signature: tuple[int, int] | None = None) -> np.ndarray:

@@ -436,11 +436,14 @@ def extract_melodies(piece: RawPiece, config: ExtractConfig, limits: ReadLimits 
         seg_meta = {**meta, "metre": metre, "time_signature": metre[0][1:]}
         res.melodies.append(Melody.from_notes([(p, s - t0, e - t0) for p, s, e in seg], **seg_meta))
     if not res.melodies:
-        if n_total == 0:
-            res.skip = "no notes in range"
-            res.detail = f"every note is outside {config.min_pitch}..{config.max_pitch} (out_of_range=drop)"
-        else:
-            res.skip = "too short"
-            res.detail = (f"{res.short_segments} segment(s), none with >= {config.min_notes} notes "
-                          f"(split at silences >= {config.split_silence} quarters)")
+        res.skip, res.detail = nothing_kept(n_total, res.short_segments, config)
     return res
+
+
+def nothing_kept(notes_in_range: int, short_segments: int, config: ExtractConfig) -> tuple[str, str]:
+    """(skip reason, detail) of a piece none of whose segments was kept (melody and poly extraction)."""
+    if notes_in_range == 0:
+        return "no notes in range", (f"every note is outside {config.min_pitch}..{config.max_pitch} "
+                                     f"(out_of_range=drop)")
+    return "too short", (f"{short_segments} segment(s), none with >= {config.min_notes} notes "
+                         f"(split at silences >= {config.split_silence} quarters)")

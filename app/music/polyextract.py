@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from app.music.limits import DEFAULT_LIMITS, LimitExceeded, ReadLimits, check_notes
-from app.music.melody import ExtractConfig, RawPiece, fit_range, quantise, transposition_to_c
+from app.music.melody import ExtractConfig, RawPiece, fit_range, nothing_kept, quantise, transposition_to_c
 from app.music.metre import shift_metre
 from app.music.polycodec import Note, canonical
 
@@ -109,11 +109,5 @@ def extract_poly(piece: RawPiece, config: ExtractConfig, limits: ReadLimits = DE
         res.kept_notes += weight
         res.metres.append(shift_metre(changes, origin + t0, spq))
     if not res.segments:
-        if n_total == 0:
-            res.skip = "no notes in range"
-            res.detail = f"every note is outside {config.min_pitch}..{config.max_pitch} (out_of_range=drop)"
-        else:
-            res.skip = "too short"
-            res.detail = (f"{res.short_segments} segment(s), none with >= {config.min_notes} notes "
-                          f"(split at silences >= {config.split_silence} quarters)")
+        res.skip, res.detail = nothing_kept(n_total, res.short_segments, config)
     return res
