@@ -179,6 +179,24 @@ def test_numpy_fast_path_equals_keras_trainer(keras_mod, arch_name):
     assert np.abs(other - tokens).max() > 1e-3
 
 
+@pytest.mark.parametrize("arch_name", ["lookback", "attention"])
+def test_dropout_is_applied_in_training_only_and_adds_no_weights(keras_mod, arch_name):
+    """--dropout used to be ignored silently by the lookback and attention trainers."""
+    import dataclasses
+
+    arch, settings, plain = randomised(arch_name)
+    cfg = dataclasses.replace(CFG, dropout=0.5)
+    dropped = arch.keras().build_trainer(cfg, settings, V, seed=1)
+    weights = arch.keras().export_weights(plain, CFG)
+    arch.keras().import_weights(dropped, cfg, weights)
+    got = arch.keras().export_weights(dropped, cfg)
+    assert set(got) == set(weights) and all(np.array_equal(got[k], weights[k]) for k in weights)
+    X, _, _ = arch.numpy().training_arrays(tune_pieces(np.random.default_rng(0)), METRES, settings, V, 4, tx=40)
+    want = np.asarray(plain(X))
+    np.testing.assert_allclose(np.asarray(dropped(X, training=False)), want, atol=1e-6)
+    assert np.abs(np.asarray(dropped(X, training=True)) - want).max() > 1e-3
+
+
 @pytest.mark.slow  # builds a Ty-step Keras inference model and saves/loads it
 @pytest.mark.parametrize("arch_name", ["lookback", "attention"])
 def test_inference_model_equals_numpy_and_loads_safely(keras_mod, arch_name, tmp_path):

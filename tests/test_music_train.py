@@ -246,3 +246,16 @@ def test_cli_train_evaluate_and_vocab_mismatch(tmp_path, capsys):
         assert last.startswith("error:") and "does not know" in last
     assert main(["music", "generate", "--model", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_attention_refuses_recurrent_dropout(tmp_path):
+    """Its cell is our own and has no recurrent dropout: asking for it is an error, not a silent no-op."""
+    import dataclasses
+
+    from app.music.codec import MelodyCodec
+    from app.music.train import train_music
+
+    with pytest.raises(OptionError, match="no recurrent dropout"):
+        train_music(data_for(MelodyCodec(60, 72)), tmp_path / "m", dataclasses.replace(TINY, recurrent_dropout=0.2),
+                    FAST, arch="attention", progress=False, baselines=False)
+    assert not (tmp_path / "m").exists()

@@ -250,6 +250,9 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
     if arch_obj.name != "basic" and (model_cfg.cell, model_cfg.layers, model_cfg.input) != ("lstm", 1, "onehot"):
         raise OptionError(f"--arch {arch_obj.name} has one LSTM layer with one-hot inputs; got --cell "
                           f"{model_cfg.cell}, --layers {model_cfg.layers}, input {model_cfg.input}")
+    if arch_obj.name == "attention" and model_cfg.recurrent_dropout > 0:
+        raise OptionError(f"--arch attention has no recurrent dropout (its cell is our own); got --recurrent-dropout "
+                          f"{model_cfg.recurrent_dropout}: leave it out, or use --dropout (before the output layer)")
     epochs_done = len(history.get("loss", []))
     if epochs_done >= train_cfg.epochs:
         raise OptionError(f"{out} has already run {epochs_done} epochs; ask for more with --epochs "

@@ -87,6 +87,8 @@ def build_trainer(model_cfg, settings: AttentionSettings, vocab_size: int, seed:
     x = ConcatCast(name="inputs")([OneHot(vocab_size, name="onehot")(ids), ctx])
     cell = AttentionLSTMCell(model_cfg.units, settings.attn_length, settings.attn_dim, name="attention_cell")
     x = keras.layers.RNN(cell, return_sequences=True, name="rnn_0")(x)
+    if model_cfg.dropout > 0:  # training only; no weights, so the exported layers and the numpy stepper are unchanged
+        x = keras.layers.Dropout(model_cfg.dropout, name="dropout_0")(x)
     logits = keras.layers.Dense(vocab_size, name="head")(x)
     return keras.Model({"ids": ids, "context": ctx}, logits, name="attention_trainer")
 

@@ -27,7 +27,10 @@ def build_trainer(model_cfg, settings: LookbackSettings, vocab_size: int, seed: 
     lb = keras.Input(shape=(None, n), dtype="int32", name="lookback_ids")
     ctx = keras.Input(shape=(None, cols), dtype="int8", name="context")
     x = LookbackInput(vocab_size, n, name="lookback_input")([ids, lb, ctx])
-    x = keras.layers.LSTM(model_cfg.units, return_sequences=True, name="rnn_0")(x)
+    x = keras.layers.LSTM(model_cfg.units, return_sequences=True, recurrent_dropout=model_cfg.recurrent_dropout,
+                          name="rnn_0")(x)
+    if model_cfg.dropout > 0:  # training only; no weights, so the exported layers and the numpy stepper are unchanged
+        x = keras.layers.Dropout(model_cfg.dropout, name="dropout_0")(x)
     logits = keras.layers.Dense(vocab_size + n, name="head")(x)
     return keras.Model({"ids": ids, "lookback_ids": lb, "context": ctx}, logits, name="lookback_trainer")
 
