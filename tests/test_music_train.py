@@ -259,3 +259,31 @@ def test_attention_refuses_recurrent_dropout(tmp_path):
         train_music(data_for(MelodyCodec(60, 72)), tmp_path / "m", dataclasses.replace(TINY, recurrent_dropout=0.2),
                     FAST, arch="attention", progress=False, baselines=False)
     assert not (tmp_path / "m").exists()
+
+
+def test_resume_keeps_the_runs_batch_size_and_schedule(keras_train, tmp_path):
+    """Adam's restored iteration count drives the per-epoch learning-rate decay, so resuming at another batch size
+    decayed the rate at another pace (a chorale run resumed at batch 32 after batch 8 stopped learning). The API
+    refuses it, and the CLI takes the run's own settings unless a flag replaces them."""
+    import dataclasses
+
+    from app.music.codec import MelodyCodec
+    from app.music.model_cli import resumed_train_config
+
+    train_music, _, _ = keras_train
+    data = data_for(MelodyCodec(60, 72))
+    out = tmp_path / "m"
+    train_music(data, out, TINY, FAST, tx=16, progress=False, baselines=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    more = dataclasses.replace(FAST, epochs=3)
+    with pytest.raises(OptionError, match=r"--batch-size 32 \(the run used 16\)"):
+        train_music(data, out, TINY, dataclasses.replace(more, batch_size=32), resume=True, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # nothing written
+    base = TrainConfig(batch_size=32, learning_rate=3e-3, epochs=9)
+    got = resumed_train_config(out, base)
+    assert (got.batch_size, got.learning_rate, got.lr_decay, got.epochs) == (16, FAST.learning_rate, FAST.lr_decay,
+                                                                           FAST.epochs)
+    assert resumed_train_config(tmp_path / "missing", base) == base  # train_music then says why it cannot resume
+    card = train_music(data, out, TINY, dataclasses.replace(got, epochs=3), resume=True, progress=False,
+                       baselines=False)
+    assert card["epochs_done"] == 3 and card["train"]["batch_size"] == 16

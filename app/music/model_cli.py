@@ -82,12 +82,31 @@ def register(sub) -> None:
     e.set_defaults(func=cmd_evaluate)
 
 
+def resumed_train_config(out, fallback: TrainConfig) -> TrainConfig:
+    """The training settings recorded in the model folder `out` (config.json "train"), so that `--resume` keeps
+    the run's batch size and learning-rate schedule; `fallback` when the folder cannot be read (train_music then
+    says why it cannot resume)."""
+    import dataclasses
+
+    try:
+        saved = json.loads((Path(out) / "config.json").read_text()).get("train", {})
+    except (OSError, ValueError, AttributeError):
+        return fallback
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        return dataclasses.replace(fallback, **{k: v for k, v in saved.items() if k in names})
+    except (TypeError, ValueError, OptionError):
+        return fallback
+
+
 def cmd_train(args) -> int:
     from app.core.options import from_args
     from app.music.corpus import corpus_for
     from app.music.train import load_music_data, train_music
 
     model_base, train_base = PRESETS[args.preset]
+    if args.resume:  # the run continues with its own settings; flags given now (e.g. --epochs) replace them
+        train_base = resumed_train_config(args.out, train_base)
     model_cfg, train_cfg = from_args(ModelConfig, args, model_base), from_args(TrainConfig, args, train_base)
     from app.core.folder import check_model_destination
 

@@ -213,6 +213,15 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
             raise ModelFolderError(f"cannot resume {out}: its vocabulary ({folder.vocab.describe(40)}) differs from "
                                    f"the corpus ({vocab.describe(40)})")
         model_cfg = folder.model_config
+        saved = folder.config.get("train", {})
+        # Adam's restored iteration count drives the per-epoch learning-rate decay (decay every steps-per-epoch
+        # iterations): another batch size or schedule would decay it at another rate (a run resumed at batch 32
+        # after batch 8 had decayed its learning rate to ~1e-9 and stopped learning)
+        changed = [f"--{k.replace('_', '-')} {getattr(train_cfg, k)} (the run used {saved[k]})"
+                   for k in ("batch_size", "learning_rate", "lr_decay") if k in saved and getattr(train_cfg, k) != saved[k]]
+        if changed:
+            raise OptionError(f"cannot resume {out} with other training settings: {', '.join(changed)}; leave them "
+                              f"out to continue the run as it was, or train a new model (--from {out} fine-tunes)")
         arch_obj, settings = _parent_arch(folder, arch, arch_settings, out, "resume")
         history = {k: list(v) for k, v in folder.card.get("history", {}).items()}
         init_weights, parent = folder.weights, folder.card.get("fine_tuned_from")
