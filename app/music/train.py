@@ -218,7 +218,8 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
         # iterations): another batch size or schedule would decay it at another rate (a run resumed at batch 32
         # after batch 8 had decayed its learning rate to ~1e-9 and stopped learning)
         changed = [f"--{k.replace('_', '-')} {getattr(train_cfg, k)} (the run used {saved[k]})"
-                   for k in ("batch_size", "learning_rate", "lr_decay") if k in saved and getattr(train_cfg, k) != saved[k]]
+                   for k in ("batch_size", "learning_rate", "lr_decay")
+                   if k in saved and getattr(train_cfg, k) != saved[k]]
         if changed:
             raise OptionError(f"cannot resume {out} with other training settings: {', '.join(changed)}; leave them "
                               f"out to continue the run as it was, or train a new model (--from {out} fine-tunes)")
