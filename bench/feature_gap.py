@@ -1,0 +1,146 @@
+"""Issue 10, acceptance 2: how far a melody model's features are from real tunes, and how far a perfect model could
+get on the same yardstick.
+
+Run: .venv/bin/python bench/feature_gap.py [--model models/folk ...] [--oracle 12] [--by-metre] [--faithful]
+                                          [--corpus data/corpora/default] [-n 200]
+
+1. For each --model: `music report`'s T = 1.0 row alone (n melodies drawn as the report draws them): the features
+   within 1.5x of real vs real (held-out half A vs B), each ratio, the classifier accuracy, 4-bar repetition and
+   copying. Same code and seed as the report, so the figures equal the card's for the shipped model.
+2. --oracle K: the same ratios for K random sets of n *real training tunes* in place of generated melodies (each set
+   against half B, yardstick A vs B): what a generator that samples the training distribution exactly would score.
+3. --by-metre: note lengths per time signature, generated (in the metres of half A, as the report draws them) vs
+   held-out halves A and B: where the rhythm differs.
+4. --faithful: 60 melodies (<= 256 steps) generated at T = 1.0, then scored teacher-forced by the model's numpy
+   stepper: after a note-on, the mean probability of a new note at the next step vs how often the melodies have one.
+   Equal figures mean generation samples the model's own distribution (no decoding bug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.music.corpus import load_corpus  # noqa: E402
+from app.music.features import FEATURES, events_from_ids, notes_of, set_features  # noqa: E402
+from app.music.generate import MelodyGenerator  # noqa: E402
+from app.music.report import (_distances, build_report, generate_melodies, heldout_halves, real_set,  # noqa: E402
+                              target_indices)
+
+
+def within(ratios: dict) -> int:
+    return sum(v is not None and v <= 1.5 for v in ratios.values())
+
+
+def model_row(path: str, corpus, n: int) -> None:
+    t0 = time.perf_counter()
+    rep, _ = build_report(MelodyGenerator.load(path), corpus, n=n, temperatures=[1.0])
+    r = rep["by_temperature"][0]
+    print(f"{path}: {within(r['ratios'])} of 10 features within 1.5x; classifier "
+          f"{100 * r['classifier']['accuracy']:.1f} %; repetition {r['means']['repetition']:.3f} "
+          f"(real {rep['real_vs_real']['means']['repetition']:.3f}); "
+          f"8-grams in training {100 * r['copy']['ngram_copy_rate']:.1f} %, 4-bar phrases "
+          f"{100 * r['copy']['phrase_copy_rate']:.1f} % ({time.perf_counter() - t0:.0f} s)")
+    print("    " + ", ".join(f"{k} {v:.2f}x" for k, v in r["ratios"].items()))
+
+
+def oracle(corpus, n: int, draws: int) -> None:
+    spq = corpus.steps_per_quarter
+    a, b = heldout_halves(corpus, 0)
+    fa, fb = set_features(a.events, spq, a.bar_steps), set_features(b.events, spq, b.bar_steps)
+    yard = _distances(fa, fb)
+    rng = np.random.default_rng(1)
+    counts, ratios = [], []
+    for _ in range(draws):
+        idx = rng.choice(len(corpus.train), n, replace=False)
+        t = real_set(corpus, [corpus.train[i] for i in idx], [corpus.train_meta[i] for i in idx])
+        dist = _distances(set_features(t.events, spq, t.bar_steps), fb)
+        r = [dist[k] / yard[k] for k in FEATURES]
+        ratios.append(r)
+        counts.append(sum(v <= 1.5 for v in r))
+    print(f"oracle: {draws} sets of {n} real training tunes vs half B: features within 1.5x per set {counts}")
+    print("    median ratio " + ", ".join(f"{k} {v:.2f}x" for k, v in zip(FEATURES, np.median(ratios, axis=0))))
+
+
+def by_metre(path: str, corpus, n: int) -> None:
+    model = MelodyGenerator.load(path)
+    a, b = heldout_halves(corpus, 0)
+    pick = target_indices(len(a.events), n, 0)
+    metres = [a.metres[k] for k in pick]
+    ids = generate_melodies(model, [len(a.events[k]) for k in pick], 1.0, 0,
+                            metres if model.metre_conditioned else None)
+    sets = defaultdict(lambda: {"generated": [], "held-out A": [], "held-out B": []})
+    for row, m in zip(ids, metres):
+        sets[m]["generated"].append(events_from_ids(row, model.codec))
+    for real, name in ((a, "held-out A"), (b, "held-out B")):
+        for ev, m in zip(real.events, real.metres):
+            sets[m][name].append(ev)
+    print(f"{path}: share of notes lasting 1, 2, 3, 4, 6 grid steps, per time signature")
+    for m, d in sorted(sets.items(), key=lambda kv: -len(kv[1]["held-out A"])):
+        if len(d["held-out A"]) < 5:
+            continue
+        for name, evs in d.items():
+            if not evs:
+                continue
+            lengths = np.array([e - s for ev in evs for _, s, e in notes_of(ev)])
+            shares = "  ".join(f"{k}: {100 * (lengths == k).mean():4.1f} %" for k in (1, 2, 3, 4, 6))
+            print(f"  {m[0]}/{m[1]} {name:<10} {len(evs):>3} tunes  {shares}  mean {lengths.mean():.2f} steps")
+
+
+def faithful(path: str, corpus, n: int = 60, cap: int = 256) -> None:
+    from app.core.sampling import softmax
+    from app.music.codec import HOLD_ID, REST_ID
+
+    model = MelodyGenerator.load(path)
+    a, _ = heldout_halves(corpus, 0)
+    pick = target_indices(len(a.events), n, 0)
+    metres = [tuple(a.metres[k]) for k in pick] if model.metre_conditioned else [tuple(model.time_signature)] * n
+    ids = generate_melodies(model, [min(cap, len(a.events[k])) for k in pick], 1.0, 0,
+                            metres if model.metre_conditioned else None)
+    pred = real = count = 0.0
+    for row, ts in zip(ids, metres):
+        p = np.asarray(row)
+        prev = np.concatenate([[-1], p[:-1]])
+        stepper = model.stepper_in(ts) if model.metre_conditioned else model.stepper
+        probs = softmax(stepper.run(prev[None])[0].astype(np.float64))
+        after = (prev >= 0) & (prev != HOLD_ID) & (prev != REST_ID)
+        new = np.ones(probs.shape[1], bool)
+        new[[HOLD_ID, REST_ID]] = False
+        pred += probs[after][:, new].sum()
+        real += np.isin(p[after], np.flatnonzero(new)).sum()
+        count += after.sum()
+    print(f"{path}: on its own {n} melodies, after a note-on: P(new note next) predicted {100 * pred / count:.1f} %, "
+          f"drawn {100 * real / count:.1f} % ({int(count):,} steps)")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", default=[])
+    ap.add_argument("--corpus", default="data/corpora/default")
+    ap.add_argument("-n", type=int, default=200)
+    ap.add_argument("--oracle", type=int, default=0, metavar="K")
+    ap.add_argument("--by-metre", action="store_true")
+    ap.add_argument("--faithful", action="store_true")
+    args = ap.parse_args(argv)
+    corpus = load_corpus(args.corpus)
+    for path in args.model:
+        model_row(path, corpus, args.n)
+        if args.by_metre:
+            by_metre(path, corpus, args.n)
+        if args.faithful:
+            faithful(path, corpus)
+    if args.oracle:
+        oracle(corpus, args.n, args.oracle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
