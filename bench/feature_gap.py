@@ -96,8 +96,7 @@ def by_metre(path: str, corpus, n: int) -> None:
 
 
 def faithful(path: str, corpus, n: int = 60, cap: int = 256) -> None:
-    from app.core.sampling import softmax
-    from app.music.codec import HOLD_ID, REST_ID
+    from rhythm import note_start_calibration  # bench/rhythm.py, beside this script
 
     model = MelodyGenerator.load(path)
     a, _ = heldout_halves(corpus, 0)
@@ -105,18 +104,9 @@ def faithful(path: str, corpus, n: int = 60, cap: int = 256) -> None:
     metres = [tuple(a.metres[k]) for k in pick] if model.metre_conditioned else [tuple(model.time_signature)] * n
     ids = generate_melodies(model, [min(cap, len(a.events[k])) for k in pick], 1.0, 0,
                             metres if model.metre_conditioned else None)
-    pred = real = count = 0.0
-    for row, ts in zip(ids, metres):
-        p = np.asarray(row)
-        prev = np.concatenate([[-1], p[:-1]])
-        stepper = model.stepper_in(ts) if model.metre_conditioned else model.stepper
-        probs = softmax(stepper.run(prev[None])[0].astype(np.float64))
-        after = (prev >= 0) & (prev != HOLD_ID) & (prev != REST_ID)
-        new = np.ones(probs.shape[1], bool)
-        new[[HOLD_ID, REST_ID]] = False
-        pred += probs[after][:, new].sum()
-        real += np.isin(p[after], np.flatnonzero(new)).sum()
-        count += after.sum()
+    steppers = [model.stepper_in(ts) if model.metre_conditioned else model.stepper for ts in metres]
+    pred, real, count = note_start_calibration(
+        (row, lambda prev, st=st: st.run(prev[None])[0]) for row, st in zip(ids, steppers))
     print(f"{path}: on its own {n} melodies, after a note-on: P(new note next) predicted {100 * pred / count:.1f} %, "
           f"drawn {100 * real / count:.1f} % ({int(count):,} steps)")
 

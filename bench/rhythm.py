@@ -37,6 +37,23 @@ def length_shares(events) -> np.ndarray:
     return np.bincount(np.minimum(lengths, MAX_LEN), minlength=MAX_LEN + 1) / max(1, len(lengths))
 
 
+def note_start_calibration(rows) -> tuple[float, float, int]:
+    """Teacher-forced, at every step after a note-on: (summed probability of a new note, new notes in the tokens,
+    steps). rows: (tokens (T,), run) pairs, run(inputs (T,) with x0 = -1) -> logits (T, V) of the model."""
+    pred = act = count = 0.0
+    for p, run in rows:
+        p = np.asarray(p)
+        prev = np.concatenate([[-1], p[:-1]])
+        probs = softmax(np.asarray(run(prev), np.float64))
+        after_note = (prev >= 0) & (prev != HOLD_ID) & (prev != REST_ID)
+        new_note = np.ones(probs.shape[1], bool)
+        new_note[[HOLD_ID, REST_ID]] = False
+        pred += probs[after_note][:, new_note].sum()
+        act += np.isin(p[after_note], np.flatnonzero(new_note)).sum()
+        count += after_note.sum()
+    return float(pred), float(act), int(count)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="models/folk")
@@ -57,19 +74,9 @@ def main(argv=None) -> int:
         if max(gen[k], ra[k], rb[k]) >= 0.005:
             print(f"  {k:>2}{'+' if k == MAX_LEN else ' '}  generated {100 * gen[k]:5.1f} %   held-out A "
                   f"{100 * ra[k]:5.1f} %   B {100 * rb[k]:5.1f} %")
-    pred = act = count = 0.0
     pieces = list(zip(corpus.val, corpus.val_meta))[:args.pieces or None]
-    for p, meta in pieces:
-        p = np.asarray(p)
-        prev = np.concatenate([[-1], p[:-1]])
-        probs = softmax(model.stepper.run(prev[None], [piece_metre(meta)])[0].astype(np.float64))
-        after_note = prev >= 0
-        after_note &= (prev != HOLD_ID) & (prev != REST_ID)
-        new_note = np.ones(probs.shape[1], bool)
-        new_note[[HOLD_ID, REST_ID]] = False
-        pred += probs[after_note][:, new_note].sum()
-        act += np.isin(p[after_note], np.flatnonzero(new_note)).sum()
-        count += after_note.sum()
+    pred, act, count = note_start_calibration(
+        (p, lambda prev, meta=meta: model.stepper.run(prev[None], [piece_metre(meta)])[0]) for p, meta in pieces)
     print(f"teacher-forced on {len(pieces)} held-out tunes, after a note-on: P(next step starts a note) predicted "
           f"{100 * pred / count:.1f} %, in the data {100 * act / count:.1f} % ({int(count):,} steps)")
     return 0
