@@ -75,11 +75,12 @@ def test_poly_corpus_train_generate_with_one_command_each(tmp_path, capsys):
 
     src = piano_folder(tmp_path / "piano")
     assert cli_main(["music", "corpus", "--source", str(src), "--out", str(tmp_path / "c"), "--mode", "poly",
-                     "--min-pitch", "40", "--max-pitch", "90", "--jobs", "1", "--quiet"]) == 0
+                     "--min-pitch", "40", "--max-pitch", "90", "--jobs", "1", "--transpose", "C", "--quiet"]) == 0
     assert cli_main(["music", "train", "--corpus", str(tmp_path / "c"), "--out", str(tmp_path / "m"),
                      "--units", "24", "--epochs", "3", "--tx", "64", "--quiet"]) == 0
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["codec"]["mode"] == "poly" and cfg["arch"]["name"] == "basic"
+    assert cfg["codec"]["transpose"] == "C"  # --key transposes its pieces (tests/test_music_keys.py)
     gen = MelodyGenerator.load(tmp_path / "m")
     pieces = gen.generate(n=3, bars=4, seed=1, key="C", min_pitch=45, max_pitch=84)
     assert all(isinstance(p, GeneratedPiece) and p.steps == 64 for p in pieces)

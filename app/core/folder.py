@@ -186,10 +186,14 @@ def _read_json(path: Path) -> dict:
 
 
 # config.json "codec" fields by domain: name -> (kind, lo, hi). Fields may be absent (readers use defaults); a
-# present field must have this form. Kinds: "int", "number" (finite), "bool", "signature" ([numerator, denominator]).
+# present field must have this form. Kinds: "int", "number" (finite), "bool", "signature" ([numerator, denominator]),
+# "choice" (one of the values in lo).
 CODEC_FIELDS: dict[str, dict[str, tuple]] = {
     "music": {"min_pitch": ("int", 0, 127), "max_pitch": ("int", 0, 127), "steps_per_quarter": ("int", 1, 96),
-              "time_signature": ("signature", 1, 64), "qpm": ("number", 1.0, 1000.0)},
+              "time_signature": ("signature", 1, 64), "qpm": ("number", 1.0, 1000.0),
+              # "C": the training pieces were transposed to C major / A minor (`music corpus --transpose C`), so
+              # generation in another key transposes (app.music.scales.home_key)
+              "transpose": ("choice", ("C",), None)},
     "names": {"lowercase": ("bool", None, None)},
 }
 
@@ -207,6 +211,9 @@ def check_codec(domain: Any, codec: Any, what: str) -> None:
         if kind == "bool":
             if not isinstance(v, bool):
                 raise OptionError(f"{what}: {name} must be true or false, got {v!r}")
+        elif kind == "choice":
+            if v not in lo:
+                raise OptionError(f"{what}: {name} must be one of {', '.join(map(repr, lo))}, got {v!r}")
         elif kind == "signature":
             if not (isinstance(v, (list, tuple)) and len(v) == 2
                     and all(isinstance(x, int) and not isinstance(x, bool) for x in v)

@@ -59,11 +59,15 @@ class GeneratedMelody:
     primer_steps: int = 0
     codec: object = field(default=None, repr=False, compare=False)  # app.music.codec.MelodyCodec
     key: str | None = None  # the key sampled under (--key); None: the score writers estimate one from the notes
+    transpose: int = 0  # semitones added to every pitch of `ids` (a C-major/A-minor model asked for another key)
 
     def melody(self):
-        """As an app.music.melody.Melody (events with the metadata)."""
-        return self.codec.decode(self.ids, steps_per_quarter=self.steps_per_quarter, qpm=self.qpm,
-                                 time_signature=self.time_signature, program=self.program)
+        """As an app.music.melody.Melody (events with the metadata), `transpose` applied."""
+        m = self.codec.decode(self.ids, steps_per_quarter=self.steps_per_quarter, qpm=self.qpm,
+                              time_signature=self.time_signature, program=self.program)
+        if self.transpose:
+            m = dataclasses.replace(m, events=tuple(e + self.transpose if e >= 0 else e for e in m.events))
+        return m
 
     def notes(self) -> list[tuple[int, int, int]]:
         """(pitch, start step, end step) per note."""
@@ -97,6 +101,33 @@ def parse_pitches(text: str | Sequence[int]) -> list[int]:
     if not pitches:
         raise OptionError("--primer is empty; give MIDI pitch numbers, e.g. \"60 62 64\"")
     return pitches
+
+
+def in_model_key(transposed_to: str | None, options: MelodyOptions, codec, primer: np.ndarray | None
+                 ) -> tuple[MelodyOptions, int, np.ndarray | None]:
+    """Where the model was trained on pieces transposed to C major / A minor (config.json codec.transpose "C"),
+    `--key X` samples X's mode on C or A (app.music.scales.home_key) and the result is moved to X afterwards: masking
+    a C-major model to G major would give it a scale it never saw. Returns (options in the model's keys: key and
+    pitch range moved, the semitones to add to the sampled pitches, the primer (in X) moved into the model's key).
+    Any other model, or no key: unchanged, 0."""
+    if transposed_to != "C" or options.key is None:
+        return options, 0, primer
+    from app.music.scales import home_key
+
+    model_key, shift = home_key(options.key)
+    if not shift and model_key == options.key:
+        return options, 0, primer
+    moved = dataclasses.replace(
+        options, key=model_key,
+        min_pitch=None if options.min_pitch is None else min(127, max(0, options.min_pitch - shift)),
+        max_pitch=None if options.max_pitch is None else min(127, max(0, options.max_pitch - shift)))
+    if primer is not None and shift:
+        primer = codec.transpose_ids(np.asarray(primer), -shift)
+        if primer is None:
+            raise OptionError(f"the model writes in C major / A minor and moves the result to {options.key}; the "
+                              f"primer moved by {-shift:+d} semitones into {model_key} leaves the model's pitch range "
+                              f"{codec.min_pitch}..{codec.max_pitch}; give a primer nearer the middle of that range")
+    return moved, shift, primer
 
 
 def note_pitches(codec) -> np.ndarray:
@@ -134,6 +165,7 @@ class MelodyGenerator:
         self.steps_per_quarter = int(meta.get("steps_per_quarter", 4))
         self.time_signature = (int(ts[0]), int(ts[1]))
         self.qpm = float(meta.get("qpm") or 120.0)  # the corpus median, for information
+        self.transposed_to = meta.get("transpose")  # "C": trained in C major / A minor (in_model_key)
         from app.music.archs.base import folder_arch, stepper_for
 
         self.stepper = stepper_for(folder)  # in the model's metre; generate(time_signature=...) makes another
@@ -257,10 +289,11 @@ class MelodyGenerator:
         opts = MelodyOptions(n=n, steps=resolve_steps(bars, steps, steps_per_bar(self.steps_per_quarter, ts)),
                              sampling=sampling, key=key,
                              **{k: v for k, v in options.items() if k not in sampling_fields})
+        opts, shift, primer_ids = in_model_key(self.transposed_to, opts, self.codec, primer_ids)
         ids = self.generate_ids(opts, primer_ids, ts)
         primer_steps = 0 if primer_ids is None else len(primer_ids)
         return [GeneratedMelody(row, self.steps_per_quarter, ts, qpm, int(program), primer_steps,
-                                self.codec, key=key) for row in ids]
+                                self.codec, key=key, transpose=shift) for row in ids]
 
 
 # --- writers -------------------------------------------------------------------------------------------------------
@@ -318,7 +351,7 @@ def _musicxml(melody, title: str, fold: bool) -> str:
     if getattr(melody, "polyphonic", False):
         from app.music.polyscore import piece_musicxml_text
 
-        return piece_musicxml_text(melody, title=title)
+        return piece_musicxml_text(melody, title=title, key=melody.key)
     from app.music.score import melody_layout, musicxml_text
 
     return musicxml_text(melody_layout(melody, fold=fold), title=title, program=melody.program)
@@ -393,6 +426,8 @@ def write_melodies(melodies: Sequence[GeneratedMelody], out_dir: str | Path = DE
             info = {"mid": str(out.path(".mid")), "steps": int(getattr(m, "steps", len(m.ids))),
                     "primer_steps": m.primer_steps,
                     "notes": len(m.notes()), "ids": [int(i) for i in m.ids]}
+            if m.transpose:
+                info["transpose"] = m.transpose  # ids are in the model's key; the files are moved by this
             if wav:
                 info["wav"] = str(out.path(".wav"))
             results.append((info, out, m))

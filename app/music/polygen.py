@@ -72,10 +72,13 @@ class GeneratedPiece:
     primer_steps: int = 0
     codec: PolyCodec = field(default=None, repr=False, compare=False)
     polyphonic: bool = True
+    key: str | None = None  # the key sampled under (--key); None: the score writer estimates one
+    transpose: int = 0  # semitones added to every pitch of `ids` (app.music.generate.in_model_key)
 
     def notes(self) -> list[tuple[int, int, int]]:
-        """(pitch, start step, end step) per note, sorted by (start, -pitch)."""
-        return self.codec.decode_notes(self.ids)[0]
+        """(pitch, start step, end step) per note, sorted by (start, -pitch), `transpose` applied."""
+        notes = self.codec.decode_notes(self.ids)[0]
+        return [(p + self.transpose, s, e) for p, s, e in notes] if self.transpose else notes
 
     @property
     def steps(self) -> int:
@@ -185,6 +188,7 @@ class PolyGenerator:
         self.steps_per_quarter = int(meta.get("steps_per_quarter", 4))
         self.time_signature = (int(ts[0]), int(ts[1]))
         self.qpm = float(meta.get("qpm") or 120.0)
+        self.transposed_to = meta.get("transpose")  # "C": trained in C major / A minor (in_model_key)
         self.stepper = stepper_for(folder)
         self.note_pitch = self.codec.start_pitches()
 
@@ -263,7 +267,10 @@ class PolyGenerator:
                              sampling=sampling, key=key,
                              **{k: v for k, v in options.items() if k not in sampling_fields})
         primer_ids = self.primer_ids(primer, primer_midi)
+        from app.music.generate import in_model_key
+
+        opts, shift, primer_ids = in_model_key(self.transposed_to, opts, self.codec, primer_ids)
         rows = generate_poly_ids(self.stepper, self.codec, opts, primer_ids, max_voices)
         primer_steps = 0 if primer_ids is None else self.codec.steps_of(primer_ids)
-        return [GeneratedPiece(r, self.steps_per_quarter, ts, float(qpm), int(program), primer_steps, self.codec)
-                for r in rows]
+        return [GeneratedPiece(r, self.steps_per_quarter, ts, float(qpm), int(program), primer_steps, self.codec,
+                               key=key, transpose=shift) for r in rows]

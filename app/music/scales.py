@@ -56,6 +56,24 @@ def parse_key(name: str) -> tuple[int, str]:
     return tonic, mode
 
 
+# Modes whose home in a key-normalised corpus (`music corpus --transpose C`: C major / A minor) is A, not C.
+MINOR_MODES = frozenset({"minor", "dorian", "phrygian", "locrian", "harmonic-minor", "melodic-minor",
+                         "minor-pentatonic", "blues"})
+
+
+def home_key(name: str) -> tuple[str, int]:
+    """For a model trained on pieces transposed to C major / A minor: (the key to sample in, in the model's own
+    keys, and the semitones (-5..+6) from it to `name`). The mode is kept and moved onto C (major-like modes) or A
+    (minor-like modes): 'G' -> ('C major', -5), 'Em' -> ('A minor', -5), 'D dorian' -> ('A dorian', 5);
+    'chromatic' -> ('chromatic', 0)."""
+    tonic, mode = parse_key(name)
+    if mode == "chromatic":
+        return "chromatic", 0
+    home, letter = (9, "A") if mode in MINOR_MODES else (0, "C")
+    shift = (tonic - home) % 12
+    return f"{letter} {mode}", shift - 12 if shift > 6 else shift
+
+
 def pitch_classes(name: str) -> frozenset[int]:
     """Allowed pitch classes of key `name`, e.g. 'G' -> {7, 9, 11, 0, 2, 4, 6}."""
     tonic, mode = parse_key(name)

@@ -391,6 +391,8 @@ def load_music_data(corpus: str | Path) -> MusicData:
              "qpm": float(np.median(qpms))}
     if c.config.mode != "melody":
         codec["mode"] = c.config.mode  # the model folder records it (config.json codec.mode); absent = melody
+    if c.config.transpose == "C":
+        codec["transpose"] = "C"  # every piece in C major / A minor: generating in another key transposes
     corpus_file = Path(corpus) / "corpus.npz" if Path(corpus).is_dir() else Path(corpus)
     from app.core.folder import file_sha256
 
