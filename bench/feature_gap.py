@@ -2,7 +2,7 @@
 get on the same yardstick.
 
 Run: .venv/bin/python bench/feature_gap.py [--model models/folk ...] [--oracle 12] [--by-metre] [--faithful]
-                                          [--corpus data/corpora/default] [-n 200]
+                                          [--styles] [--corpus data/corpora/default] [-n 200]
 
 1. For each --model: `music report`'s T = 1.0 row alone (n melodies drawn as the report draws them): the features
    within 1.5x of real vs real (held-out half A vs B), each ratio, the classifier accuracy, 4-bar repetition and
@@ -14,6 +14,10 @@ Run: .venv/bin/python bench/feature_gap.py [--model models/folk ...] [--oracle 1
 4. --faithful: 60 melodies (<= 256 steps) generated at T = 1.0, then scored teacher-forced by the model's numpy
    stepper: after a note-on, the mean probability of a new note at the next step vs how often the melodies have one.
    Equal figures mean generation samples the model's own distribution (no decoding bug).
+5. --styles: per tune of the even metres (4/4, 2/4, 2/2), the share of its notes lasting 1 or 3 grid steps (the
+   sixteenths and dotted eighths of hornpipes and strathspeys, rare in reels): the spread of that share over tunes
+   (are there as many "dotted" tunes as in real ones?) and, within a tune, how well its first half predicts its
+   second (a tune that keeps its style has a high correlation; one that drifts, a low one).
 """
 
 from __future__ import annotations
@@ -95,6 +99,39 @@ def by_metre(path: str, corpus, n: int) -> None:
             print(f"  {m[0]}/{m[1]} {name:<10} {len(evs):>3} tunes  {shares}  mean {lengths.mean():.2f} steps")
 
 
+def styles(path: str, corpus, n: int) -> None:
+    model = MelodyGenerator.load(path)
+    a, b = heldout_halves(corpus, 0)
+    pick = target_indices(len(a.events), n, 0)
+    metres = [a.metres[k] for k in pick]
+    ids = generate_melodies(model, [len(a.events[k]) for k in pick], 1.0, 0,
+                            metres if model.metre_conditioned else None)
+    even = {(4, 4), (2, 4), (2, 2)}
+
+    def shares(ev):
+        notes = notes_of(ev)
+        half = len(ev) // 2
+        out = []
+        for part in ([x for x in notes if x[1] < half], [x for x in notes if x[1] >= half], notes):
+            lengths = np.array([e - s for _, s, e in part])
+            out.append(float(np.isin(lengths, (1, 3)).mean()) if lengths.size >= 8 else np.nan)
+        return out
+
+    sets = {"generated": [events_from_ids(r, model.codec) for r, m in zip(ids, metres) if tuple(m) in even],
+            "held-out A": [ev for ev, m in zip(a.events, a.metres) if tuple(m) in even],
+            "held-out B": [ev for ev, m in zip(b.events, b.metres) if tuple(m) in even]}
+    print(f"{path}: per tune in 4/4, 2/4, 2/2, the share of notes lasting 1 or 3 steps (short and dotted)")
+    for name, evs in sets.items():
+        v = np.array([shares(ev) for ev in evs])
+        whole = v[:, 2][np.isfinite(v[:, 2])]
+        both = v[np.isfinite(v[:, 0]) & np.isfinite(v[:, 1])]
+        q = np.percentile(whole, [10, 25, 50, 75, 90])
+        r = float(np.corrcoef(both[:, 0], both[:, 1])[0, 1]) if len(both) > 2 else float("nan")
+        print(f"  {name:<10} {len(whole):>3} tunes  share quantiles 10/25/50/75/90 %: "
+              f"{' / '.join(f'{100 * x:4.1f}' for x in q)};  tunes over 30 %: {100 * (whole > 0.3).mean():4.1f} %;"
+              f"  first half vs second half r = {r:.2f}")
+
+
 def faithful(path: str, corpus, n: int = 60, cap: int = 256) -> None:
     from rhythm import note_start_calibration  # bench/rhythm.py, beside this script
 
@@ -119,6 +156,7 @@ def main(argv=None) -> int:
     ap.add_argument("--oracle", type=int, default=0, metavar="K")
     ap.add_argument("--by-metre", action="store_true")
     ap.add_argument("--faithful", action="store_true")
+    ap.add_argument("--styles", action="store_true")
     args = ap.parse_args(argv)
     corpus = load_corpus(args.corpus)
     for path in args.model:
@@ -127,6 +165,8 @@ def main(argv=None) -> int:
             by_metre(path, corpus, args.n)
         if args.faithful:
             faithful(path, corpus)
+        if args.styles:
+            styles(path, corpus, args.n)
     if args.oracle:
         oracle(corpus, args.n, args.oracle)
     return 0

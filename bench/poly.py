@@ -4,7 +4,7 @@ Run:
   .venv/bin/python bench/poly_folder.py /tmp/poly-midi                        # 17 keyboard / quartet works as MIDI
   .venv/bin/python bench/poly.py kept --source /tmp/poly-midi                 # acceptance 1: poly vs melody mode
   .venv/bin/python bench/poly.py encodings --corpus data/corpora/chorales [--corpus /tmp/pc-poly]
-  .venv/bin/python bench/poly.py model --model models/chorales [-n 200]      # acceptance 3, 4, 5
+  .venv/bin/python bench/poly.py model --model models/chorales [-n 200] [--seeds 1,2,3]  # acceptance 3, 4, 5
 
 kept       builds the folder in --mode poly and in melody mode (subprocesses, `python -m app music corpus`) and
            prints per file the share of pitched notes each mode keeps (report.json notes_kept).
@@ -202,6 +202,11 @@ def cmd_model(args) -> int:
     print(f"  chord sizes 1..8+: generated {g['chord_sizes']}, held-out {h['chord_sizes']}")
     print(f"  voice range: generated {g['voice_range']:.1f}, held-out {h['voice_range']:.1f} semitones")
     print(f"  goals: {r['goals']}  ({time.perf_counter() - t0:.1f} s)")
+    if args.seeds:  # the same figures for other generation seeds: how much one run of 200 pieces moves
+        for s in args.seeds:
+            rs = build_report(gen, c, n=args.n, temperatures=(1.0,), seed=s, bars=16)["by_temperature"][0]
+            print(f"  seed {s}: sounding ratio {rs['sounding_ratio']:.3f}, in-scale {rs['in_scale_points']:+.1f} "
+                  f"points, pitch-class JS {rs['pitch_class_js_bits']:.5f} bits (ratio {rs['js_ratio']:.2f})")
     gen.generate(n=1, bars=16, seed=0)  # warm
     warm = []
     for k in range(5):
@@ -235,6 +240,8 @@ def main(argv=None) -> int:
     m.add_argument("--model", required=True)
     m.add_argument("--corpus")
     m.add_argument("-n", type=int, default=200)
+    m.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[],
+                   help="also acceptance 4 with these generation seeds, e.g. 1,2,3 (the main row is seed 0)")
     m.set_defaults(func=cmd_model)
     args = ap.parse_args(argv)
     return args.func(args)
