@@ -77,6 +77,17 @@ def test_poly_model_in_c_writes_the_asked_key_by_transposing(tmp_path):
     assert {(p, s) for p, s, _ in out.notes() if s < 16} == {(p, s) for p, s, _ in moved}
 
 
+def test_a_primer_that_leaves_the_range_when_moved_is_a_clear_error(tmp_path):
+    from app.music.polygen import write_notes_midi
+
+    gen = MelodyGenerator.load(copy_model("chorales", tmp_path / "m", "C"))
+    top = gen.codec.max_pitch
+    write_notes_midi([(top, 0, 4), (top - 5, 4, 8)], tmp_path / "p.mid")  # in range as given, in G (shift -5)
+    with pytest.raises(OptionError, match=r"moved by \+5 semitones into C major leaves the model's pitch range"):
+        gen.generate(n=1, bars=1, seed=0, key="G", primer_midi=tmp_path / "p.mid")
+    assert gen.generate(n=1, bars=1, seed=0, key="F#", primer_midi=tmp_path / "p.mid")[0].transpose == 6
+
+
 def test_poly_model_in_c_minor_keys_move_from_a_minor(tmp_path):
     gen = MelodyGenerator.load(copy_model("chorales", tmp_path / "m", "C"))
     am, em = (gen.generate(n=2, bars=4, seed=8, key=k) for k in ("Am", "Em"))
