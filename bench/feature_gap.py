@@ -74,13 +74,19 @@ def oracle(corpus, n: int, draws: int) -> None:
     print("    median ratio " + ", ".join(f"{k} {v:.2f}x" for k, v in zip(FEATURES, np.median(ratios, axis=0))))
 
 
-def by_metre(path: str, corpus, n: int) -> None:
+def report_melodies(path: str, corpus, n: int):
+    """(model, held-out halves A and B, n melodies at T = 1.0 drawn as the report draws them, their metres)."""
     model = MelodyGenerator.load(path)
     a, b = heldout_halves(corpus, 0)
     pick = target_indices(len(a.events), n, 0)
     metres = [a.metres[k] for k in pick]
     ids = generate_melodies(model, [len(a.events[k]) for k in pick], 1.0, 0,
                             metres if model.metre_conditioned else None)
+    return model, a, b, ids, metres
+
+
+def by_metre(path: str, corpus, n: int) -> None:
+    model, a, b, ids, metres = report_melodies(path, corpus, n)
     sets = defaultdict(lambda: {"generated": [], "held-out A": [], "held-out B": []})
     for row, m in zip(ids, metres):
         sets[m]["generated"].append(events_from_ids(row, model.codec))
@@ -100,12 +106,7 @@ def by_metre(path: str, corpus, n: int) -> None:
 
 
 def styles(path: str, corpus, n: int) -> None:
-    model = MelodyGenerator.load(path)
-    a, b = heldout_halves(corpus, 0)
-    pick = target_indices(len(a.events), n, 0)
-    metres = [a.metres[k] for k in pick]
-    ids = generate_melodies(model, [len(a.events[k]) for k in pick], 1.0, 0,
-                            metres if model.metre_conditioned else None)
+    model, a, b, ids, metres = report_melodies(path, corpus, n)
     even = {(4, 4), (2, 4), (2, 2)}
 
     def shares(ev):

@@ -115,13 +115,13 @@ def in_model_key(transposed_to: str | None, options: MelodyOptions, codec, prime
     from app.music.scales import home_key
 
     model_key, shift = home_key(options.key)
-    if not shift and model_key == options.key:
+    if not shift:  # the asked key is in the model's own keys (C, Am, A dorian ... or chromatic)
         return options, 0, primer
     moved = dataclasses.replace(
         options, key=model_key,
         min_pitch=None if options.min_pitch is None else min(127, max(0, options.min_pitch - shift)),
         max_pitch=None if options.max_pitch is None else min(127, max(0, options.max_pitch - shift)))
-    if primer is not None and shift:
+    if primer is not None:
         primer = codec.transpose_ids(np.asarray(primer), -shift)
         if primer is None:
             raise OptionError(f"the model writes in C major / A minor and moves the result to {options.key}; the "
