@@ -9,7 +9,11 @@ units, epochs and batch for every row; early stopping as configured) into a temp
 validation NLL in nats per step on the resolved tokens (for lookback: the probability of the actual token after its
 repeat labels are folded in, comparable with basic). --model adds rows for already-trained folders (e.g. the
 shipped model), evaluated on the same corpus. The best interpolated n-gram on the same tokens is the reference row.
-Spec syntax: `basic`, `attention`, `lookback:1,2,4,8` (lookback distances in bars).
+Spec syntax: `basic`, `attention`, `lookback:1,2,4,8` (lookback distances in bars), and `+tunes` after a lookback
+spec for the rhythm, scale and tonic tune classes (`--tune-classes rhythm,scale,tonic`). A tune-conditioned
+model's NLL is given each piece's classes, so its row adds what choosing them costs under its prior
+(`nll_with_tune_classes`; the NLL given the classes is kept as `nll_given_tune_classes`). --models-only trains
+nothing (only the --model rows).
 --card MODEL records the table in MODEL's card.json (key "arch_comparison": the rows, the n-gram, the command and
 which row is best), which is how the shipped model's card says why it has its arch.
 """
@@ -32,15 +36,25 @@ DEFAULT_SPECS = ("basic", "lookback:1,2", "lookback:4,8", "lookback:1,2,4,8", "l
 
 
 def spec_args(spec: str) -> list[str]:
+    spec, tunes, _ = spec.partition("+tunes")
     name, _, lookbacks = spec.partition(":")
     args = ["--arch", name]
     if lookbacks:
         args += ["--lookbacks", lookbacks]
+    if tunes:
+        args += ["--tune-classes", "rhythm,scale,tonic"]
     return args
 
 
+def nll_of(v: dict) -> dict:
+    """The row's NLL: with the tune classes' cost for a tune-conditioned model (comparable with the others)."""
+    if "nll_with_tune_classes" in v:
+        return {"nll": v["nll_with_tune_classes"], "nll_given_tune_classes": v["nll_nats_per_step"]}
+    return {"nll": v["nll_nats_per_step"]}
+
+
 def train_row(spec: str, corpus: str, units: int, epochs: int, folder: Path, baselines: bool) -> dict:
-    out = folder / spec.replace(":", "_").replace(",", "-")
+    out = folder / spec.replace(":", "_").replace(",", "-").replace("+", "_")
     cmd = [sys.executable, "-m", "app", "music", "train", "--corpus", corpus, "--out", str(out), "--units",
            str(units), "--epochs", str(epochs), "--quiet", "--logdir", str(folder / "logs"), *spec_args(spec)]
     if not baselines:
@@ -51,7 +65,7 @@ def train_row(spec: str, corpus: str, units: int, epochs: int, folder: Path, bas
     card = json.loads((out / "card.json").read_text())
     v = card["metrics"]["validation"]
     return {"spec": spec, "units": units, "epochs_done": card["epochs_done"], "best_epoch": card["best_epoch"],
-            "nll": v["nll_nats_per_step"], "accuracy": v["accuracy"], "steps": v["steps"], "wall_s": round(wall, 1),
+            **nll_of(v), "accuracy": v["accuracy"], "steps": v["steps"], "wall_s": round(wall, 1),
             "baselines": card["metrics"].get("baselines")}
 
 
@@ -63,10 +77,11 @@ def model_row(path: str, corpus: str) -> dict:
     arch = cfg.get("arch") or {"name": "basic"}
     lb = (arch.get("settings") or {}).get("lookbacks")
     spec = arch["name"] + (":" + ",".join(str(x) for x in lb) if lb else "")
+    spec += "+tunes" if (arch.get("settings") or {}).get("tune_classes") else ""
     card = json.loads((Path(path) / "card.json").read_text())
     v = rep["model_metrics"]
     return {"spec": f"{spec} ({path})", "units": cfg["model"]["units"], "epochs_done": card.get("epochs_done"),
-            "best_epoch": card.get("best_epoch"), "nll": v["nll_nats_per_step"], "accuracy": v["accuracy"],
+            "best_epoch": card.get("best_epoch"), **nll_of(v), "accuracy": v["accuracy"],
             "steps": v["steps"], "wall_s": card.get("train_seconds")}
 
 
@@ -80,8 +95,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--card", help="record the comparison in this model folder's card.json (arch_comparison)")
     ap.add_argument("--keep", help="train into this new folder and keep the models (default: a temporary folder)")
+    ap.add_argument("--models-only", action="store_true", help="train nothing: only the --model rows")
     args = ap.parse_args(argv)
-    specs = args.spec if args.spec is not None else list(DEFAULT_SPECS)
+    specs = [] if args.models_only else args.spec if args.spec is not None else list(DEFAULT_SPECS)
     rows, ngram = [], None
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=False)

@@ -87,6 +87,56 @@ def test_fold_repeats_moves_label_mass_and_drops_missing_lookbacks():
     np.testing.assert_allclose(F.fold_repeats(p, np.array([[2, -1]]), 3), [[0.1 / 0.7, 0.2 / 0.7, 0.4 / 0.7]])
 
 
+def test_tune_classes_from_hand_made_tunes():
+    # ids: 0 hold, 1 rest, 2 + k the k-th pitch (the vocabulary's lowest pitch is class 0 of the rotation)
+    even = [2, 0, 4, 0, 6, 0, 7, 0] * 4  # eighth notes (2 steps each): no odd-sixteenth notes
+    dotted = [2, 0, 0, 4] * 8  # dotted eighth (3 steps) + sixteenth (1): every note odd
+    some = even[:24] + [2, 0, 0, 4, 6, 0, 0, 4]  # 12 + 4 notes, 4 of them odd: 25 %
+    assert F.rhythm_class(np.array(even)) == 0
+    assert F.rhythm_class(np.array(dotted)) == 3
+    assert F.rhythm_class(np.array(some)) == 1
+    assert F.rhythm_class(np.array([0, 0, 1, 0])) == 0  # no notes
+    # a rest ends a note: 2 steps then a rest counts as 2 (even), not 4
+    assert F.rhythm_class(np.array([2, 1, 0, 0] * 8)) == 3  # 1 step each: sixteenth then rest
+    assert F.rhythm_class(np.array([2, 0, 1, 0] * 8)) == 0
+    # scale: the notes of the collection starting 2 semitones above the lowest pitch (D major from C)
+    d_major = [2 + 2 + m for m in F.MAJOR]
+    assert F.scale_class(np.array(d_major * 3)) == 2
+    assert F.scale_class(np.array([2 + 12 + 7 + m for m in F.MAJOR])) == 7  # an octave up: same rotation
+    assert F.tune_classes(np.array(dotted), ("rhythm", "scale")) == (3, 0)
+    # tonic: an A-minor tune (from C: A C E on the long notes) in the C collection sits 9 above its major tonic;
+    # the same notes centred on C are major (0); G mixolydian (G B D, F natural) sits 7 above C
+    def tune(centre, others):  # the centre on long notes, the rest of the collection on short ones
+        return np.array([t for c in centre for t in (2 + c, 0, 0, 0)] + [2 + o for o in others] * 2)
+    rest = [m for m in F.MAJOR]
+    assert F.tonic_class(tune([9, 12, 16, 9, 21], rest)) == 9
+    assert F.tonic_class(tune([0, 4, 7, 12, 0], rest)) == 0
+    assert F.tonic_class(tune([7, 11, 14, 7, 19, 5], rest)) == 7
+    assert F.scale_class(tune([7, 11, 14, 7, 19, 5], rest)) == 0
+    with pytest.raises(OptionError, match="tune classes"):
+        F.check_tune_kinds(("rhythm", "mode"))
+
+
+def test_tune_prior_counts_per_metre_and_draws_from_it():
+    even, dotted = np.array([2, 0, 4, 0] * 8), np.array([2, 0, 0, 4] * 8)
+    prior = F.tune_prior([even, even, dotted, even], [[(0, 4, 4)], [(0, 4, 4)], [(0, 4, 4)], [(0, 6, 8)]],
+                         ("rhythm",))
+    assert prior == {"4/4": [[0, 2], [3, 1]], "6/8": [[0, 1]]}
+    assert F.check_tune_prior(prior, ("rhythm",)) is prior
+    rng = np.random.default_rng(0)
+    draws = F.draw_tune_classes(prior, "4/4", 3000, rng)
+    assert abs(np.mean([d == (3,) for d in draws]) - 1 / 3) < 0.03
+    assert set(F.draw_tune_classes(prior, "6/8", 50, rng)) == {(0,)}
+    assert set(F.draw_tune_classes(prior, "3/4", 200, rng)) == {(0,), (3,)}  # unseen metre: all pooled
+    assert set(F.draw_tune_classes(prior, "4/4", 20, rng, fixed={0: 2})) == {(2,)}  # no row has it: set
+    # what choosing the classes costs under the prior (add-one over the 4 rhythm classes): 4/4 has 3 tunes
+    nats = F.tune_class_nats(prior, [even, dotted], [[(0, 4, 4)], [(0, 4, 4)]], ("rhythm",))
+    assert nats == pytest.approx(-np.log(3 / 7) - np.log(2 / 7))
+    for bad in ({"4/4": [[0]]}, {"4/4": [[4, 1]]}, {"4/4": [[0, 0]]}, {"x": [[0, 1]]}, {}):
+        with pytest.raises(OptionError):
+            F.check_tune_prior(bad, ("rhythm",))
+
+
 def test_parse_time_signature():
     assert F.parse_time_signature("6/8") == (6, 8)
     for bad in ("6-8", "0/4", "3/5", "x/4"):
@@ -113,7 +163,10 @@ def test_registry_names_and_errors():
 
 
 # --- fast path == Keras (trainer and document-style inference model) ----------------------------------------------
-SMALL = {"lookback": {"lookbacks": (1, 2)}, "attention": {"attn_length": 6, "attn_dim": 5}}
+SMALL = {"lookback": {"lookbacks": (1, 2)}, "attention": {"attn_length": 6, "attn_dim": 5},
+         "lookback+tunes": {"lookbacks": (1, 2), "tune_classes": ("rhythm", "scale", "tonic")}}
+SPECS = ["lookback", "lookback+tunes", "attention"]
+SEEDS = {"lookback+tunes": 4}  # random weights whose greedy choices vary (seeds 2 and 3 repeat one token)
 CFG = ModelConfig(cell="lstm", units=8, layers=1, input="onehot")
 METRES = [[(0, 2, 4)], [(0, 3, 8)], [(0, 2, 4), (16, 3, 4)]]
 
@@ -135,9 +188,9 @@ def keras_mod():
     return pytest.importorskip("keras")
 
 
-def randomised(arch_name, seed=1, scale=0.6):
-    arch = get_arch(arch_name)
-    settings = arch.make_settings(SMALL[arch_name])
+def randomised(spec, seed=1, scale=0.6):
+    arch = get_arch(spec.split("+")[0])
+    settings = arch.make_settings(SMALL[spec])
     trainer = arch.keras().build_trainer(CFG, settings, V, seed=seed)
     rng = np.random.default_rng(seed)
     for layer in trainer.layers:
@@ -145,9 +198,15 @@ def randomised(arch_name, seed=1, scale=0.6):
     return arch, settings, trainer
 
 
-@pytest.mark.parametrize("arch_name", ["lookback", "attention"])
-def test_numpy_fast_path_equals_keras_trainer(keras_mod, arch_name):
-    arch, settings, trainer = randomised(arch_name)
+def tunes_of(st, pieces):
+    """Per-row tune classes for a tune-conditioned stepper (None otherwise: the arch takes none)."""
+    return [st.tune_of(p) for p in pieces] if getattr(st, "ctx", None) is not None and st.ctx.tune else None
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_numpy_fast_path_equals_keras_trainer(keras_mod, spec):
+    arch_name = spec.split("+")[0]
+    arch, settings, trainer = randomised(spec)
     rng = np.random.default_rng(0)
     pieces = tune_pieces(rng)
     X, Y, W = arch.numpy().training_arrays(pieces, METRES, settings, V, 4, tx=40)
@@ -157,26 +216,36 @@ def test_numpy_fast_path_equals_keras_trainer(keras_mod, arch_name):
     # the shapes the folder check demands are those the Keras model exports
     assert {k: w.shape for k, w in weights.items()} == arch.numpy().weight_shapes(CFG, settings, V)
     st = arch.numpy().make_stepper(weights, CFG, settings, V)
+    tunes = tunes_of(st, pieces)
+    kw = {} if tunes is None else {"tunes": tunes}
     if arch_name == "lookback":
-        labels, lb_tok = st.run_labels(X["ids"], METRES)
+        labels, lb_tok = st.run_labels(X["ids"], METRES, **kw)
         np.testing.assert_allclose(softmax(labels.astype(np.float64)), keras_probs, atol=1e-5, rtol=0)
         np.testing.assert_array_equal(lb_tok, X["lookback_ids"])
         keras_tokens = F.fold_repeats(keras_probs, X["lookback_ids"], V)
         assert Y.max() >= V  # repeat labels are trained
     else:
         keras_tokens = keras_probs
-    tokens = softmax(st.run(X["ids"], METRES).astype(np.float64))
+    tokens = softmax(st.run(X["ids"], METRES, **kw).astype(np.float64))
     np.testing.assert_allclose(tokens, keras_tokens, atol=1e-5, rtol=0)
     # step by step (generation's path) equals teacher-forced run for a batch in one metre
     st1 = arch.numpy().make_stepper(weights, CFG, settings, V, time_signature=(3, 8))
+    if tunes is not None:
+        with pytest.raises(OptionError, match="set_tune"):  # no silent default class
+            st1.step(np.full(2, -1), st1.zero_state(2))
+        st1.set_tune(tunes[1])
     ids = X["ids"][1:2].repeat(2, axis=0)
     state = st1.zero_state(2)
     for t in range(ids.shape[1]):
         logits, state = st1.step(ids[:, t], state)
         np.testing.assert_allclose(softmax(logits.astype(np.float64)), tokens[1:2, t].repeat(2, 0), atol=1e-5)
     # the metre is an input: the same tokens under another metre give other probabilities
-    other = softmax(st.run(X["ids"], [[(0, 4, 4)]] * 3).astype(np.float64))
+    other = softmax(st.run(X["ids"], [[(0, 4, 4)]] * 3, **kw).astype(np.float64))
     assert np.abs(other - tokens).max() > 1e-3
+    if tunes is not None:  # so are the tune classes
+        flipped = [((r + 1) % 4, (k + 5) % 12, (c + 2) % 12) for r, k, c in tunes]
+        other = softmax(st.run(X["ids"], METRES, tunes=flipped).astype(np.float64))
+        assert np.abs(other - tokens).max() > 1e-3
 
 
 @pytest.mark.parametrize("arch_name", ["lookback", "attention"])
@@ -198,23 +267,26 @@ def test_dropout_is_applied_in_training_only_and_adds_no_weights(keras_mod, arch
 
 
 @pytest.mark.slow  # builds a Ty-step Keras inference model and saves/loads it
-@pytest.mark.parametrize("arch_name", ["lookback", "attention"])
-def test_inference_model_equals_numpy_and_loads_safely(keras_mod, arch_name, tmp_path):
-    arch, settings, trainer = randomised(arch_name, seed=2, scale=1.0)
+@pytest.mark.parametrize("spec", SPECS)
+def test_inference_model_equals_numpy_and_loads_safely(keras_mod, spec, tmp_path):
+    arch, settings, trainer = randomised(spec, seed=SEEDS.get(spec, 2), scale=1.0)
     weights = arch.keras().export_weights(trainer, CFG)
     ty, ts, b = 20, (3, 4), 3
     inf = arch.keras().inference_model(weights, CFG, settings, V, Ty=ty, time_signature=ts)
     assert not any(isinstance(layer, keras_mod.layers.Lambda) for layer in inf.layers)
     ctx = settings.context(4)
     _, pos, cls = ctx.grid(ty, [(0, *ts)])
+    tune = (0, 11, 6)[:len(ctx.tune)]
     rng = np.random.default_rng(0)
     inputs = [np.zeros((b, 1, V), np.float32), rng.normal(0, 0.5, (b, CFG.units)).astype(np.float32),
               rng.normal(0, 0.5, (b, CFG.units)).astype(np.float32),
-              np.repeat(ctx.rows(pos, cls)[None], b, axis=0)]
+              np.repeat(ctx.rows(pos, cls, tune)[None], b, axis=0)]
     doc = np.stack(inf.predict(inputs, verbose=0), axis=1)  # (b, Ty, V) token probabilities
     seq = doc.argmax(-1)
     assert len(np.unique(seq)) > 1
     st = arch.numpy().make_stepper(weights, CFG, settings, V, time_signature=ts)
+    if ctx.tune:
+        st.set_tune(tune)
     state = st.zero_state(b)
     state = (inputs[1], inputs[2], *state[2:])  # the same non-zero initial (h, c)
     x = np.full(b, -1)
@@ -247,6 +319,33 @@ def write_tunes(folder, rng, n=10):
         write_midi(Melody.from_notes(notes, qpm=100.0, time_signature=ts), folder / f"tune{k:02d}.mid")
 
 
+def check_tune_draws(path):
+    """A tune-conditioned model: seeded draws repeat, a long primer gives its own classes, --key sets the scale
+    class, and each melody is what its class's batch generates."""
+    from app.music.generate import MelodyGenerator
+    from app.music.sampler import MelodyOptions, generate_ids
+
+    gen = MelodyGenerator.load(path)
+    opts = MelodyOptions(n=8, steps=32, seed=3)
+    draws = gen.tune_classes_for(opts, None, (4, 4))
+    assert draws == gen.tune_classes_for(opts, None, (4, 4)) and all(len(d) == 3 for d in draws)
+    low = int(gen.note_pitch[F.FIRST_NOTE_ID])
+    want = (2 - low) % 12  # D major's collection, counted from the vocabulary's lowest pitch
+    keyed = gen.tune_classes_for(MelodyOptions(n=20, steps=8, seed=1, key="D"), None, (4, 4))
+    assert {d[1] for d in keyed} == {want} and {d[2] for d in keyed} == {0}  # D major: the collection's tonic
+    keyed = gen.tune_classes_for(MelodyOptions(n=20, steps=8, seed=1, key="E dorian"), None, (4, 4))
+    assert {d[1:] for d in keyed} == {(want, 2)}  # E dorian: D's collection, centred a tone above D
+    primer = np.array([F.FIRST_NOTE_ID + 4, 0, 0, F.FIRST_NOTE_ID + 2] * 4, np.int64)  # 8 dotted notes
+    assert set(gen.tune_classes_for(opts, primer, (4, 4))) == {(3, F.scale_class(primer), F.tonic_class(primer))}
+    ids = gen.generate_ids(opts)
+    first = draws[0]
+    rows = [i for i, d in enumerate(draws) if d == first]
+    g = sorted(set(draws)).index(first)
+    gen.stepper.set_tune(first)
+    alone = generate_ids(gen.stepper, gen.note_pitch, MelodyOptions(n=len(rows), steps=32, seed=3 + g))
+    np.testing.assert_array_equal(ids[rows], alone)
+
+
 @pytest.mark.slow
 def test_each_arch_trains_fine_tunes_and_generates_from_a_midi_corpus(keras_mod, tmp_path, capsys):
     import pretty_midi
@@ -259,14 +358,21 @@ def test_each_arch_trains_fine_tunes_and_generates_from_a_midi_corpus(keras_mod,
                  "1", "--quiet"]) == 0
     common = ["--corpus", str(tmp_path / "c"), "--units", "8", "--tx", "64", "--batch-size", "8", "--quiet",
               "--no-baselines", "--logdir", str(tmp_path / "tb")]
-    flags = {"basic": [], "lookback": ["--lookbacks", "1,2,4"], "attention": ["--attn-length", "8"]}
+    flags = {"basic": [], "lookback": ["--lookbacks", "1,2,4"], "attention": ["--attn-length", "8"],
+             "lookback+tunes": ["--lookbacks", "1,2,4", "--tune-classes", "rhythm,scale,tonic"]}
     for name, extra in flags.items():
-        out = tmp_path / name
-        assert main(["music", "train", "--arch", name, *extra, "--out", str(out), "--epochs", "1", *common]) == 0
+        out, arch_name = tmp_path / name, name.split("+")[0]
+        assert main(["music", "train", "--arch", arch_name, *extra, "--out", str(out), "--epochs", "1",
+                     *common]) == 0
         folder = load_model_folder(out, domain="music")
-        assert folder.config["arch"]["name"] == name and folder.card["arch"]["name"] == name
-        if name == "lookback":
+        assert folder.config["arch"]["name"] == arch_name and folder.card["arch"]["name"] == arch_name
+        if arch_name == "lookback":
             assert folder.config["arch"]["settings"]["lookbacks"] == [1, 2, 4]
+        if name == "lookback+tunes":  # the training tunes' classes per metre: eighths (class 0) in C major
+            assert folder.config["arch"]["settings"]["tune_classes"] == ["rhythm", "scale", "tonic"]
+            prior = folder.config["arch"]["tune_prior"]
+            assert set(prior) == {"4/4", "6/8"} and all(r[0] == 0 for rows in prior.values() for r in rows)
+            check_tune_draws(out)
         # fine-tuning the same arch works (acceptance 7) and keeps its settings
         assert main(["music", "train", "--from", str(out), "--out", str(out) + "_ft", "--epochs", "1",
                      *common]) == 0
@@ -293,6 +399,11 @@ def test_each_arch_trains_fine_tunes_and_generates_from_a_midi_corpus(keras_mod,
                      "--no-baselines"]) == 0
         m = json.loads(capsys.readouterr().out)["model_metrics"]
         assert np.isfinite(m["nll_nats_per_step"])
+        if name == "lookback+tunes":  # given the classes, the NLL leaves out their cost: reported beside it
+            assert m["tune_classes_nats_per_step"] > 0
+            assert m["nll_with_tune_classes"] == pytest.approx(m["nll_nats_per_step"] + m["tune_classes_nats_per_step"])
+        else:
+            assert "nll_with_tune_classes" not in m
     # another arch on top of a basic model is a clear error (exit 2, one line)
     capsys.readouterr()
     assert main(["music", "train", "--arch", "lookback", "--from", str(tmp_path / "basic"), "--out",

@@ -38,7 +38,7 @@ from app.core.folder import ModelFolder, load_model_folder
 from app.core.outputs import OutputSet, ensure_dir, timestamp
 from app.core.paths import default_model
 from app.core.sampling import SamplingOptions
-from app.errors import DataError, OptionError
+from app.errors import DataError, ModelFolderError, OptionError
 from app.music.metre import steps_per_bar
 from app.music.sampler import MAX_STEPS, MelodyOptions, generate_ids
 
@@ -170,8 +170,17 @@ class MelodyGenerator:
 
         self.stepper = stepper_for(folder)  # in the model's metre; generate(time_signature=...) makes another
         self._steppers = {self.time_signature: self.stepper}  # one per metre asked for (stepper_in)
-        self.arch = folder_arch(folder.config)[0]
+        self.arch, settings = folder_arch(folder.config)
         self.note_pitch = note_pitches(self.codec)
+        self.tune_kinds = tuple(getattr(settings, "tune_classes", ()))
+        self.tune_prior = None
+        if self.tune_kinds:  # the training tunes' class frequencies per metre, which generation draws from
+            from app.music.archs.features import check_tune_prior
+
+            try:
+                self.tune_prior = check_tune_prior(folder.config["arch"].get("tune_prior"), self.tune_kinds)
+            except OptionError as exc:
+                raise ModelFolderError(f"{folder.path}/config.json: {exc}") from None
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "MelodyGenerator":
@@ -258,9 +267,53 @@ class MelodyGenerator:
 
     def generate_ids(self, options: MelodyOptions, primer: np.ndarray | None = None,
                      time_signature: tuple[int, int] | None = None) -> np.ndarray:
-        """Token ids (n, len(primer) + steps) for fully specified options (the report's entry)."""
-        stepper = self.stepper if time_signature is None else self.stepper_in(time_signature)
-        return generate_ids(stepper, self.note_pitch, options, primer)
+        """Token ids (n, len(primer) + steps) for fully specified options (the report's entry). A model conditioned
+        on tune classes gets them per melody (`tune_classes_for`) and generates each class's melodies as a batch."""
+        ts = tuple(time_signature or self.time_signature)
+        stepper = self.stepper if time_signature is None else self.stepper_in(ts)
+        if not self.tune_kinds:
+            return generate_ids(stepper, self.note_pitch, options, primer)
+        classes = self.tune_classes_for(options, primer, ts)
+        groups: dict[tuple, list[int]] = {}
+        for i, c in enumerate(classes):
+            groups.setdefault(c, []).append(i)
+        out = None
+        for g, (c, rows) in enumerate(sorted(groups.items())):
+            stepper.set_tune(c)
+            seed = None if options.seed is None else (options.seed + g) % 2**63
+            ids = generate_ids(stepper, self.note_pitch, dataclasses.replace(options, n=len(rows), seed=seed),
+                               primer)
+            if out is None:
+                out = np.empty((options.n, ids.shape[1]), ids.dtype)
+            out[rows] = ids
+        return out
+
+    def tune_classes_for(self, options: MelodyOptions, primer: np.ndarray | None,
+                         time_signature: tuple[int, int]) -> list[tuple[int, ...]]:
+        """One tuple of tune classes per melody: a primer of 8 notes or more gives its own to all; otherwise they
+        are drawn from the training tunes of the metre (app.music.archs.features.draw_tune_classes, seeded by
+        options.seed), with the scale (and tonic) class set by --key when the key's notes are one major-scale
+        collection."""
+        from app.music.archs.features import FIRST_NOTE_ID, MAJOR, draw_tune_classes, tune_classes
+        from app.music.scales import parse_key, pitch_mask
+
+        if primer is not None and int((np.asarray(primer) >= FIRST_NOTE_ID).sum()) >= 8:
+            return [tune_classes(primer, self.tune_kinds, self.steps_per_quarter)] * options.n
+        fixed = {}
+        if options.key is not None and "scale" in self.tune_kinds:
+            notes = self.note_pitch >= 0
+            ids = np.flatnonzero(notes & pitch_mask(options.key, self.note_pitch))
+            rel = set(((ids - FIRST_NOTE_ID) % 12).tolist())
+            overlap = [len(rel & {(k + m) % 12 for m in MAJOR}) for k in range(12)]
+            if overlap.count(max(overlap)) == 1:  # the key's notes are (mostly) one collection: that scale class
+                k = int(np.argmax(overlap))
+                fixed[self.tune_kinds.index("scale")] = k
+                if "tonic" in self.tune_kinds:  # and its tonic, counted like the classes, from the lowest pitch
+                    lowest = int(self.note_pitch[FIRST_NOTE_ID])
+                    fixed[self.tune_kinds.index("tonic")] = (parse_key(options.key)[0] - lowest - k) % 12
+        rng = np.random.default_rng(None if options.seed is None else [options.seed, 1])  # apart from sampling's
+        label = f"{time_signature[0]}/{time_signature[1]}"
+        return draw_tune_classes(self.tune_prior, label, options.n, rng, fixed)
 
     def generate(self, n: int = 1, bars: int | None = None, *, steps: int | None = None,
                  temperature: float = 1.0, primer: str | Sequence[int] | None = None,

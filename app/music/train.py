@@ -100,7 +100,11 @@ def evaluate_pieces(stepper, pieces: Sequence[np.ndarray], batch: int = 256, met
             x[r, 1:len(p)] = p[:-1]
             y[r, :len(p)] = p
             w[r, 1:len(p)] = 1.0  # s0 is not scored (n-gram convention)
-        logits = stepper.run(x) if metres is None else stepper.run(x, [metres[j] for j in order[i:i + batch]])
+        kw = {}
+        if getattr(stepper, "tune_of", None) is not None and stepper.ctx.tune:  # each piece's own tune classes
+            kw["tunes"] = [stepper.tune_of(p) for p in group]
+        logits = (stepper.run(x, **kw) if metres is None
+                  else stepper.run(x, [metres[j] for j in order[i:i + batch]], **kw))
         nll, n = masked_nll(logits, y, w)
         total += nll * n
         correct += int((logits.argmax(-1) == y)[w > 0].sum())
@@ -108,6 +112,19 @@ def evaluate_pieces(stepper, pieces: Sequence[np.ndarray], batch: int = 256, met
     summary = nll_summary(total / count, count, unit="step")
     summary.pop("tokens")
     return {**summary, "accuracy": correct / count, "steps": count, "pieces": len(pieces)}
+
+
+def add_tune_class_cost(metrics: dict, arch_spec: dict, settings, pieces, metres, spq: int) -> dict:
+    """For a tune-conditioned model (arch_spec holds "tune_prior"), whose held-out NLL is given each piece's tune
+    classes: add what choosing them costs under the prior, per scored step, and the NLL with that cost included
+    (comparable with models that are given nothing)."""
+    if "tune_prior" not in arch_spec:
+        return metrics
+    from app.music.archs.features import tune_class_nats
+
+    per_step = tune_class_nats(arch_spec["tune_prior"], pieces, metres, settings.tune_classes, spq) / metrics["steps"]
+    metrics.update(tune_classes_nats_per_step=per_step, nll_with_tune_classes=metrics["nll_nats_per_step"] + per_step)
+    return metrics
 
 
 def map_vocab(corpus_vocab: Vocabulary, model_vocab: Vocabulary) -> np.ndarray | None:
@@ -304,6 +321,10 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
             import_weights(model, model_cfg, init_weights)
     config = {"domain": "music", "model": dataclasses.asdict(model_cfg), "arch": arch_config(arch_obj, settings),
               "train": {**dataclasses.asdict(train_cfg), "tx": tx}, "codec": data.codec}
+    if getattr(settings, "tune_classes", ()):  # what generation draws the tune classes from
+        from app.music.archs.features import tune_prior
+
+        config["arch"]["tune_prior"] = tune_prior(train_p, train_metres, settings.tune_classes, spq)
     t0 = time.perf_counter()
     prior_seconds = 0.0
 
@@ -333,6 +354,7 @@ def train_music(data: MusicData, out: str | Path, model_cfg: ModelConfig = DEFAU
                                    time_signature=tuple(data.codec.get("time_signature") or (4, 4)), spq=spq)
     metrics = {"validation": evaluate_pieces(stepper, val_p,
                                              metres=val_metres if arch_obj.metre_input else None)}
+    add_tune_class_cost(metrics["validation"], config["arch"], settings, val_p, val_metres, spq)
     if baselines:
         from app.core.ngram import fit_baselines
 
@@ -424,10 +446,12 @@ def evaluate_model(model: str | Path | None = None, corpus: str | Path | None = 
         raise DataError(f"corpus {corpus} has no validation pieces")
     from app.music.archs.base import folder_arch
 
-    arch, _ = folder_arch(gen.folder.config)
+    arch, settings = folder_arch(gen.folder.config)
     metres = data.metres("val") if arch.metre_input else None
-    report = {"model": str(gen.path), "corpus": str(corpus),
-              "model_metrics": evaluate_pieces(gen.stepper, val_p, metres=metres)}
+    metrics = evaluate_pieces(gen.stepper, val_p, metres=metres)
+    add_tune_class_cost(metrics, gen.folder.config.get("arch") or {}, settings, val_p, data.metres("val"),
+                        gen.steps_per_quarter)
+    report = {"model": str(gen.path), "corpus": str(corpus), "model_metrics": metrics}
     if baselines:
         from app.core.ngram import fit_baselines
 

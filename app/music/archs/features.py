@@ -11,6 +11,18 @@ piece's metre changes `(step, num, den)`), and a metre class: the index of "num/
     len(metres) + 1      one-hot of the metre class of step t (the metre conditioning: 4/4, 3/4, 6/8 ... differ
                          even when their bars have the same length, as 3/4 and 6/8 do)
 
+Tune classes (`MetreContext.tune`, optional): per-piece classes computed from the piece's own tokens and given at
+every step as one-hots after the metre, so a style chosen once at the start cannot drift (folk-rnn conditions on
+metre and mode tokens the same way):
+    rhythm  4 classes by the share of the tune's notes lasting an odd number of sixteenths (sixteenths, dotted
+            eighths: hornpipes, strathspeys, 2/4 marches) below 10 %, 30 %, 60 % or above (`rhythm_class`)
+    scale   12 classes: the major-scale collection (a key signature, mode-free) holding most of the tune's notes,
+            as a rotation of the vocabulary's lowest pitch class (`scale_class`)
+    tonic   12 classes: where the tune's tonal centre sits in that collection, in semitones above its major tonic
+            (0 major, 9 minor, 7 mixolydian, 2 dorian ...), the centre being the Krumhansl-Schmuckler key estimate
+            (`tonic_class`); with `scale` it is the tune's key, as an ABC K: field gives it
+Generation draws them from the training tunes' joint frequencies for the metre (`draw_tune_classes`).
+
 Lookback (Magenta's Lookback RNN, distances in bars of the piece's own metre): `lookback_index` gives, for each
 target step t and each distance L, the step at the same position L bars earlier (-1 when there is none: before the
 piece starts, or that bar is shorter). Inputs added at step t: the token at that step for each L, and for each L a
@@ -34,6 +46,10 @@ from app.music.metre import bar_grid
 GRID_START = 256  # steps of the metre grid a stepper precomputes at first; it doubles when a melody runs longer
 DEFAULT_METRES = ("4/4", "3/4", "6/8", "2/4", "2/2", "3/8", "9/8", "12/8", "3/2", "5/4")
 Change = tuple[int, int, int]
+TUNE_CLASSES = {"rhythm": 4, "scale": 12, "tonic": 12}  # kind -> number of classes (this order is the input order)
+RHYTHM_EDGES = (0.1, 0.3, 0.6)  # share of odd-sixteenth notes: class k when edges[k-1] <= share < edges[k]
+MAJOR = (0, 2, 4, 5, 7, 9, 11)
+FIRST_NOTE_ID = 2  # melody codec: 0 hold, 1 rest, 2 + k the k-th pitch of the vocabulary (app.music.codec)
 
 
 def parse_time_signature(text: str | Sequence[int]) -> tuple[int, int]:
@@ -63,17 +79,153 @@ def piece_metre(meta: dict | None, default: Sequence[int] = (4, 4)) -> list[Chan
     return [(0, int(num), int(den))]
 
 
+def check_tune_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    """The tune-class kinds in input order; a clear error for unknown or repeated ones."""
+    kinds = tuple(str(k) for k in kinds)
+    bad = [k for k in kinds if k not in TUNE_CLASSES]
+    if bad or len(set(kinds)) != len(kinds):
+        raise OptionError(f"tune classes must be different ones of {', '.join(TUNE_CLASSES)}, got {list(kinds)}")
+    return tuple(k for k in TUNE_CLASSES if k in kinds)
+
+
+def _note_lengths(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(note-on ids, their lengths in steps: up to the next note-on or rest, or the end)."""
+    ids = np.asarray(ids, np.int64)
+    starts = np.flatnonzero(ids != 0)  # note-ons and rests
+    ends = np.append(starts[1:], len(ids))
+    on = ids[starts] >= FIRST_NOTE_ID
+    return ids[starts][on], (ends - starts)[on]
+
+
+def rhythm_class(ids: np.ndarray, spq: int = 4) -> int:
+    """0..3 from the share of notes lasting an odd number of sixteenths (RHYTHM_EDGES); 0 without notes."""
+    _, lengths = _note_lengths(ids)
+    unit = max(1, spq // 4)
+    if not len(lengths):
+        return 0
+    odd = ((lengths % unit) == 0) & ((lengths // unit) % 2 == 1)
+    return int(np.searchsorted(RHYTHM_EDGES, odd.mean(), side="right"))
+
+
+def scale_class(ids: np.ndarray) -> int:
+    """0..11: the rotation k whose major collection {k + MAJOR} (pitch classes counted from the vocabulary's lowest
+    pitch) holds most of the tune's notes; the lowest such k on a tie, 0 without notes."""
+    notes, _ = _note_lengths(ids)
+    counts = np.bincount((notes - FIRST_NOTE_ID) % 12, minlength=12)
+    inside = [counts[[(k + m) % 12 for m in MAJOR]].sum() for k in range(12)]
+    return int(np.argmax(inside))
+
+
+def tonic_class(ids: np.ndarray) -> int:
+    """0..11: the estimated tonic (app.music.melody.estimate_key, duration-weighted) in semitones above the major
+    tonic of the tune's collection (`scale_class`); 0 without notes."""
+    from app.music.melody import estimate_key
+
+    notes, lengths = _note_lengths(ids)
+    if not len(notes):
+        return 0
+    tonic, _ = estimate_key([(int(n) - FIRST_NOTE_ID, 0, int(d)) for n, d in zip(notes, lengths)])
+    return (tonic - scale_class(ids)) % 12
+
+
+def tune_classes(ids: np.ndarray, kinds: Sequence[str], spq: int = 4) -> tuple[int, ...]:
+    """A piece's class per kind (in `kinds` order) from its own tokens."""
+    fn = {"rhythm": lambda: rhythm_class(ids, spq), "scale": lambda: scale_class(ids),
+          "tonic": lambda: tonic_class(ids)}
+    return tuple(fn[k]() for k in kinds)
+
+
+def tune_prior(pieces: Sequence[np.ndarray], metres: Sequence, kinds: Sequence[str], spq: int = 4) -> dict:
+    """Joint class counts of the training pieces per metre label of their first metre: {"6/8": [[c1, ..., count],
+    ...]} (what `draw_tune_classes` samples from; recorded in the model folder's config.json)."""
+    counts: dict[str, dict[tuple, int]] = {}
+    for p, changes in zip(pieces, metres):
+        if len(p) == 0:
+            continue
+        _, num, den = sorted(changes)[0]
+        c = counts.setdefault(f"{num}/{den}", {})
+        key = tune_classes(p, kinds, spq)
+        c[key] = c.get(key, 0) + 1
+    return {m: [[*k, n] for k, n in sorted(c.items())] for m, c in sorted(counts.items())}
+
+
+def tune_class_nats(prior: dict, pieces: Sequence[np.ndarray], metres: Sequence, kinds: Sequence[str],
+                    spq: int = 4) -> float:
+    """Total nats of the pieces' tune classes under the prior (per metre, add-one smoothed over every class
+    combination): what a tune-conditioned model's held-out NLL leaves out by being given the classes."""
+    combos = int(np.prod([TUNE_CLASSES[k] for k in kinds]))
+    total = 0.0
+    for p, changes in zip(pieces, metres):
+        if len(p) < 2:
+            continue
+        _, num, den = sorted(changes)[0]
+        rows = prior.get(f"{num}/{den}") or [r for rs in prior.values() for r in rs]
+        counts = {tuple(r[:-1]): r[-1] for r in rows}
+        n = sum(counts.values())
+        total -= float(np.log((counts.get(tune_classes(p, kinds, spq), 0) + 1) / (n + combos)))
+    return total
+
+
+def check_tune_prior(prior, kinds: Sequence[str]) -> dict:
+    """The prior read back from config.json: {metre: [[class per kind..., count >= 1], ...]}, classes in range."""
+    if not isinstance(prior, dict) or not prior:
+        raise OptionError(f"tune_prior must be a non-empty object of metre -> rows, got {type(prior).__name__}")
+    for m, rows in prior.items():
+        parse_time_signature(m)
+        if not isinstance(rows, list) or not rows:
+            raise OptionError(f"tune_prior[{m!r}] must be a non-empty list of rows")
+        for row in rows:
+            ok = (isinstance(row, list) and len(row) == len(kinds) + 1
+                  and all(isinstance(v, int) and not isinstance(v, bool) for v in row) and row[-1] >= 1
+                  and all(0 <= v < TUNE_CLASSES[k] for v, k in zip(row, kinds)))
+            if not ok:
+                raise OptionError(f"tune_prior[{m!r}] has a bad row {row!r}; expected {len(kinds)} class numbers "
+                                  f"({', '.join(kinds)}) and a count >= 1")
+    return prior
+
+
+def draw_tune_classes(prior: dict, metre: str, n: int, rng: np.random.Generator,
+                      fixed: dict[int, int] | None = None) -> list[tuple[int, ...]]:
+    """n class tuples drawn from the prior's rows for `metre` (all metres pooled when the training tunes had none
+    in it); `fixed` {position: class} keeps only rows with those classes, or sets them when no row has them."""
+    rows = prior.get(metre) or [r for rs in prior.values() for r in rs]
+    fixed = fixed or {}
+    keep = [r for r in rows if all(r[i] == v for i, v in fixed.items())] or rows
+    counts = np.array([r[-1] for r in keep], np.float64)
+    picks = rng.choice(len(keep), size=n, p=counts / counts.sum())
+    out = []
+    for k in picks:
+        row = list(keep[k][:-1])
+        for i, v in fixed.items():
+            row[i] = v
+        out.append(tuple(int(v) for v in row))
+    return out
+
+
 @dataclass(frozen=True)
 class MetreContext:
-    """The metre part of every non-basic arch's input (see the module docstring)."""
+    """The metre part of every non-basic arch's input, and the optional tune classes (see the module docstring)."""
 
     counter_bits: int = 5
     metres: tuple[str, ...] = DEFAULT_METRES
     steps_per_quarter: int = 4
+    tune: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
-        return self.counter_bits + len(self.metres) + 1
+        return self.counter_bits + len(self.metres) + 1 + sum(TUNE_CLASSES[k] for k in self.tune)
+
+    def tune_onehot(self, classes: Sequence[int] = ()) -> np.ndarray:
+        """The tune-class part of a context row (float32), one class per kind of `tune`."""
+        classes = tuple(int(c) for c in classes)
+        if len(classes) != len(self.tune):
+            raise OptionError(f"this model takes tune classes ({', '.join(self.tune) or 'none'}), got {classes}")
+        parts = []
+        for k, c in zip(self.tune, classes):
+            if not 0 <= c < TUNE_CLASSES[k]:
+                raise OptionError(f"{k} class must be 0..{TUNE_CLASSES[k] - 1}, got {c}")
+            parts.append(np.eye(TUNE_CLASSES[k], dtype=np.float32)[c])
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def metre_class(self, num: int, den: int) -> int:
         key = f"{int(num)}/{int(den)}"
@@ -90,13 +242,17 @@ class MetreContext:
             cls[min(max(start, 0), length):min(max(end, 0), length)] = self.metre_class(num, den)  # pickup: < 0
         return bar, pos, cls
 
-    def rows(self, pos: np.ndarray, cls: np.ndarray) -> np.ndarray:
-        """Context rows (..., size) float32 from positions and metre classes of the same shape."""
+    def rows(self, pos: np.ndarray, cls: np.ndarray, tune: Sequence[int] = ()) -> np.ndarray:
+        """Context rows (..., size) float32 from positions and metre classes of the same shape, and the piece's
+        tune classes (one per kind of `self.tune`, the same at every step)."""
         pos, cls = np.asarray(pos), np.asarray(cls)
+        onehot = self.tune_onehot(tune)
         bits = (pos[..., None] >> np.arange(self.counter_bits)) & 1
         out = np.zeros(pos.shape + (self.size,), np.float32)
         out[..., :self.counter_bits] = 2.0 * bits - 1.0
         np.put_along_axis(out, (self.counter_bits + cls)[..., None].astype(np.int64), 1.0, axis=-1)
+        if onehot.size:
+            out[..., self.size - onehot.size:] = onehot
         return out
 
 

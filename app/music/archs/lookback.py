@@ -3,7 +3,8 @@
 Step t (predicting token s[t]; see features.py for the exact features and label rule) reads
     [ one-hot s[t-1] (V) | for each lookback L: one-hot of the token L bars before step t (V each) |
       binary counter of the bar position (counter_bits, ±1) | one-hot metre class (len(metres) + 1) |
-      for each L: whether s[t-1] repeated the token L bars before it (1/0) ]
+      optional tune classes (one-hot per kind: rhythm style, scale, tonic) | for each L: whether s[t-1] repeated
+      the token L bars before it (1/0) ]
 through one shared LSTM cell and one densor with V + n outputs: the V tokens and n "repeat the token from
 lookbacks[i] bars ago" labels. The labels are resolved into tokens (`features.fold_repeats`: each repeat label's
 probability is added to the token it points at), so the stepper returns token logits and everything downstream
@@ -12,8 +13,12 @@ Training minimises the cross-entropy of Magenta's labels; held-out NLL is report
 probability of the actual token, comparable with `basic`).
 
 Lookback distances are in bars of the piece's metre (`lookbacks`, default (1, 2) as Magenta; (1, 2, 4, 8) reaches
-the 4- and 8-bar repeats of AABB tunes). The numpy stepper here runs without TensorFlow; lookback_keras.py holds
-the trainer and the document-style inference model, proven equal to it by tests/test_music_archs.py.
+the 4- and 8-bar repeats of AABB tunes). `tune_classes` (default none) adds per-tune classes computed from the
+tune's own notes (features.py: rhythm style, scale, tonic), so the style a tune starts in is an input rather than a
+guess the LSTM has to make from the first notes and keep; generation draws them from the training tunes'
+frequencies.
+The numpy stepper here runs without TensorFlow; lookback_keras.py holds the trainer and the document-style
+inference model, proven equal to it by tests/test_music_archs.py.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from app.core.config import check_range
 from app.core.sampling import softmax
 from app.errors import DataError, ModelFolderError, OptionError
 from app.music.archs.base import Arch, register
-from app.music.archs.features import (DEFAULT_METRES, GRID_START, MetreContext, lookback_index, lookback_labels,
-                                      lookback_tokens, parse_time_signature, repeat_flags)
+from app.music.archs.features import (DEFAULT_METRES, GRID_START, MetreContext, check_tune_kinds, lookback_index,
+                                      lookback_labels, lookback_tokens, parse_time_signature, repeat_flags,
+                                      tune_classes)
 from app.music.archs.numpy_cell import NumpyLSTM
 
 
@@ -40,10 +46,15 @@ class LookbackSettings:
     counter_bits: int = field(default=5, metadata={"help": "bits of the bar-position counter (default 5: 32 steps)"})
     metres: tuple[str, ...] = field(default=DEFAULT_METRES, metadata={
         "help": "time signatures with their own metre input, comma-separated; others share one 'other' input"})
+    tune_classes: tuple[str, ...] = field(default=(), metadata={
+        "help": "per-tune class inputs computed from each tune's notes, comma-separated: rhythm (4 styles by the "
+                "share of sixteenths and dotted notes), scale (12 key signatures), tonic (12: where the tonal "
+                "centre sits in the scale: major, minor, dorian ...); default none"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lookbacks", tuple(int(v) for v in self.lookbacks))
         object.__setattr__(self, "metres", tuple(str(m) for m in self.metres))
+        object.__setattr__(self, "tune_classes", check_tune_kinds(self.tune_classes))
         if not 1 <= len(self.lookbacks) <= 8 or len(set(self.lookbacks)) != len(self.lookbacks):
             raise OptionError(f"lookbacks must be 1 to 8 different bar distances, got {self.lookbacks}")
         for L in self.lookbacks:
@@ -55,7 +66,7 @@ class LookbackSettings:
             parse_time_signature(m)
 
     def context(self, spq: int) -> MetreContext:
-        return MetreContext(self.counter_bits, self.metres, spq)
+        return MetreContext(self.counter_bits, self.metres, spq, self.tune_classes)
 
 
 def input_size(settings: LookbackSettings, vocab_size: int, spq: int = 4) -> int:
@@ -71,7 +82,8 @@ def piece_arrays(piece: np.ndarray, changes, settings: LookbackSettings, vocab_s
     bar, pos, cls = ctx.grid(len(s), changes)
     idx = lookback_index(bar, pos, settings.lookbacks)
     x = np.concatenate([[-1], s[:-1]])
-    context = np.concatenate([ctx.rows(pos, cls), repeat_flags(s, idx)], axis=1).astype(np.int8)
+    tune = tune_classes(s, settings.tune_classes, spq)
+    context = np.concatenate([ctx.rows(pos, cls, tune), repeat_flags(s, idx)], axis=1).astype(np.int8)
     return x, lookback_tokens(s, idx), context, lookback_labels(s, idx, vocab_size)
 
 
@@ -111,8 +123,8 @@ class LookbackStepper:
 
     State: (h, c, history (batch, capacity) of the tokens fed so far, t = steps taken). `step` writes its input
     token into the state's history, so a state is used once (beam search's `select` copies the rows it keeps).
-    Generation uses one metre for the whole batch (`time_signature`); `run` (teacher-forced, e.g. held-out NLL)
-    takes a metre per row.
+    Generation uses one metre and one set of tune classes for the whole batch (`time_signature`, `set_tune`);
+    `run` (teacher-forced, e.g. held-out NLL) takes a metre and tune classes per row.
     """
 
     def __init__(self, weights: dict, model_cfg, settings: LookbackSettings, vocab_size: int, *,
@@ -141,7 +153,25 @@ class LookbackStepper:
         c0 = V * (1 + n)
         self.w_ctx = K[c0:c0 + self.ctx.size]
         self.w_flag = K[c0 + self.ctx.size:]
+        self.tune = () if not self.ctx.tune else None  # a tune-conditioned model needs set_tune before it steps
         self.set_metre(time_signature)
+
+    def tune_of(self, piece: np.ndarray) -> tuple[int, ...]:
+        """The tune classes of a whole piece (token ids), as training computed them."""
+        return tune_classes(piece, self.ctx.tune, self.spq)
+
+    def set_tune(self, classes) -> None:
+        """The tune classes (one per kind of settings.tune_classes) of the melodies this stepper generates."""
+        self.ctx.tune_onehot(classes)  # checks count and ranges
+        self.tune = tuple(int(c) for c in classes)
+        self._grid_len = 0
+        self._grow(GRID_START)
+
+    def _tune_row(self) -> tuple[int, ...]:
+        if self.tune is None:
+            raise OptionError(f"this model is conditioned on tune classes ({', '.join(self.ctx.tune)}); choose them "
+                              f"with set_tune (MelodyGenerator draws them from the training tunes)")
+        return self.tune
 
     def set_metre(self, time_signature) -> None:
         num, den = parse_time_signature(time_signature)
@@ -153,12 +183,14 @@ class LookbackStepper:
         length = max(length, 2 * self._grid_len)
         bar, pos, cls = self.ctx.grid(length, [(0, *self.time_signature)])
         self.lb_index = lookback_index(bar, pos, self.settings.lookbacks)
-        self.ctx_proj = self.ctx.rows(pos, cls) @ self.w_ctx  # (length, 4u)
+        tune = self.tune if self.tune is not None else (0,) * len(self.ctx.tune)  # checked when it steps
+        self.ctx_proj = self.ctx.rows(pos, cls, tune) @ self.w_ctx  # (length, 4u)
         self._grid_len = length
         self._runner_tables = None  # built by the first runner() on this grid
 
     def runner(self) -> "LookbackRunner":
-        """A batch-1 runner (app.core.runner) over this stepper's metre; kind "probs"."""
+        """A batch-1 runner (app.core.runner) over this stepper's metre and tune classes; kind "probs"."""
+        self._tune_row()
         return LookbackRunner(self)
 
     def runner_tables(self):
@@ -201,6 +233,7 @@ class LookbackStepper:
         """ids (batch,) -> (label logits (batch, V + n), lookback tokens (batch, n), new state)."""
         h, c, hist, t = state
         ids = np.asarray(ids, np.int64)
+        self._tune_row()
         if t + 1 >= self._grid_len:
             self._grow(t + 2)
         if t >= 1:
@@ -226,14 +259,16 @@ class LookbackStepper:
         logits, lb_tok, state = self.step_labels(ids, state)
         return self._labels_to_tokens(logits, lb_tok), state
 
-    def run_labels(self, ids: np.ndarray, metres=None) -> tuple[np.ndarray, np.ndarray]:
+    def run_labels(self, ids: np.ndarray, metres=None, tunes=None) -> tuple[np.ndarray, np.ndarray]:
         """Teacher-forced: ids (batch, T) inputs (x0 = -1 first) -> (label logits (batch, T, V + n), lookback
-        tokens (batch, T, n)). metres: one list of (step, num, den) changes per row (default: the stepper's)."""
+        tokens (batch, T, n)). metres: one list of (step, num, den) changes per row (default: the stepper's);
+        tunes: tune classes per row (default: the stepper's, `set_tune`; `tune_of` gives a whole piece's)."""
         ids = np.asarray(ids, np.int64)
         b, T = ids.shape
         metres = metres if metres is not None else [[(0, *self.time_signature)]] * b
-        if len(metres) != b:
-            raise OptionError(f"{len(metres)} metres for {b} rows")
+        tunes = tunes if tunes is not None else [self._tune_row()] * b
+        if len(metres) != b or len(tunes) != b:
+            raise OptionError(f"{len(metres)} metres and {len(tunes)} tune classes for {b} rows")
         # the target tokens s[t] = ids[t + 1] (the last target is unknown and is only needed as a lookback
         # source for later steps, which do not exist)
         s = np.concatenate([ids[:, 1:], np.full((b, 1), -1)], axis=1)
@@ -245,7 +280,7 @@ class LookbackStepper:
             idx = lookback_index(bar, pos, self.settings.lookbacks)
             lb_tok[r] = lookback_tokens(s[r], idx)
             flags[r] = repeat_flags(s[r], idx)
-            zx_ctx[r] = self.ctx.rows(pos, cls) @ self.w_ctx
+            zx_ctx[r] = self.ctx.rows(pos, cls, tunes[r]) @ self.w_ctx
         h = np.zeros((b, self.cell.units), np.float32)
         c = h.copy()
         out = np.empty((b, T, self.vocab_size + self.n), np.float32)
@@ -255,9 +290,9 @@ class LookbackStepper:
             out[:, t] = h @ self.head_k + self.head_b
         return out, lb_tok
 
-    def run(self, ids: np.ndarray, metres=None) -> np.ndarray:
-        """Teacher-forced token logits (batch, T, V) (labels resolved)."""
-        logits, lb_tok = self.run_labels(ids, metres)
+    def run(self, ids: np.ndarray, metres=None, tunes=None) -> np.ndarray:
+        """Teacher-forced token logits (batch, T, V) (labels resolved); see run_labels."""
+        logits, lb_tok = self.run_labels(ids, metres, tunes)
         b, T, _ = logits.shape
         tok = self._labels_to_tokens(logits.reshape(b * T, -1), lb_tok.reshape(b * T, -1))
         return tok.reshape(b, T, self.vocab_size)

@@ -43,11 +43,13 @@ def import_weights(model, model_cfg, weights):
     _import(model, model_cfg, weights)
 
 
-def inference_context(settings: LookbackSettings, Ty: int, time_signature, spq: int = 4) -> np.ndarray:
-    """The context input of the inference model for one metre: (Ty, counter_bits + len(metres) + 1) float32."""
+def inference_context(settings: LookbackSettings, Ty: int, time_signature, spq: int = 4,
+                      tune=()) -> np.ndarray:
+    """The context input of the inference model for one metre (and the tune classes, one per kind of
+    settings.tune_classes): (Ty, context size) float32."""
     ctx = settings.context(spq)
     _, pos, cls = ctx.grid(Ty, [(0, *time_signature)])
-    return ctx.rows(pos, cls)
+    return ctx.rows(pos, cls, tune)
 
 
 def inference_model(weights, model_cfg, settings: LookbackSettings, vocab_size: int, Ty: int = 100,
