@@ -2,11 +2,13 @@
 get on the same yardstick.
 
 Run: .venv/bin/python bench/feature_gap.py [--model models/folk ...] [--oracle 12] [--by-metre] [--faithful]
-                                          [--styles] [--corpus data/corpora/default] [-n 200]
+                                          [--styles] [--seeds 0,1,2,3] [--corpus data/corpora/default] [-n 200]
 
 1. For each --model: `music report`'s T = 1.0 row alone (n melodies drawn as the report draws them): the features
    within 1.5x of real vs real (held-out half A vs B), each ratio, the classifier accuracy, 4-bar repetition and
    copying. Same code and seed as the report, so the figures equal the card's for the shipped model.
+   --seeds 0,1,2,3: the same row for each report seed (another held-out A/B split and other melodies per seed):
+   how much one run's figures move, and the mean over the seeds.
 2. --oracle K: the same ratios for K random sets of n *real training tunes* in place of generated melodies (each set
    against half B, yardstick A vs B): what a generator that samples the training distribution exactly would score.
 3. --by-metre: note lengths per time signature, generated (in the metres of half A, as the report draws them) vs
@@ -44,16 +46,31 @@ def within(ratios: dict) -> int:
     return sum(v is not None and v <= 1.5 for v in ratios.values())
 
 
-def model_row(path: str, corpus, n: int) -> None:
+def model_row(path: str, corpus, n: int, seeds=(0,)) -> None:
+    model = MelodyGenerator.load(path)
+    counts, accs = [], []
+    for seed in seeds:
+        r = seed_row(model, path, corpus, n, seed, len(seeds) > 1)
+        counts.append(within(r["ratios"]))
+        accs.append(100 * r["classifier"]["accuracy"])
+    if len(seeds) > 1:
+        print(f"{path}: seeds {', '.join(map(str, seeds))}: features within 1.5x {counts} "
+              f"(mean {np.mean(counts):.2f}); classifier {', '.join(f'{a:.1f}' for a in accs)} % "
+              f"(mean {np.mean(accs):.1f} %)")
+
+
+def seed_row(model, path: str, corpus, n: int, seed: int, say_seed: bool) -> dict:
     t0 = time.perf_counter()
-    rep, _ = build_report(MelodyGenerator.load(path), corpus, n=n, temperatures=[1.0])
+    rep, _ = build_report(model, corpus, n=n, temperatures=[1.0], seed=seed)
     r = rep["by_temperature"][0]
-    print(f"{path}: {within(r['ratios'])} of 10 features within 1.5x; classifier "
+    label = f"{path} (seed {seed})" if say_seed else path
+    print(f"{label}: {within(r['ratios'])} of 10 features within 1.5x; classifier "
           f"{100 * r['classifier']['accuracy']:.1f} %; repetition {r['means']['repetition']:.3f} "
           f"(real {rep['real_vs_real']['means']['repetition']:.3f}); "
           f"8-grams in training {100 * r['copy']['ngram_copy_rate']:.1f} %, 4-bar phrases "
           f"{100 * r['copy']['phrase_copy_rate']:.1f} % ({time.perf_counter() - t0:.0f} s)")
-    print("    " + ", ".join(f"{k} {v:.2f}x" for k, v in r["ratios"].items()))
+    print("    " + ", ".join(f"{k} {v:.2f}x" for k, v in r["ratios"].items()), flush=True)
+    return r
 
 
 def oracle(corpus, n: int, draws: int) -> None:
@@ -158,10 +175,12 @@ def main(argv=None) -> int:
     ap.add_argument("--by-metre", action="store_true")
     ap.add_argument("--faithful", action="store_true")
     ap.add_argument("--styles", action="store_true")
+    ap.add_argument("--seeds", default="0", help="report seeds, comma-separated (default 0: the report's)")
     args = ap.parse_args(argv)
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     corpus = load_corpus(args.corpus)
     for path in args.model:
-        model_row(path, corpus, args.n)
+        model_row(path, corpus, args.n, seeds)
         if args.by_metre:
             by_metre(path, corpus, args.n)
         if args.faithful:
