@@ -20,6 +20,10 @@ Run: .venv/bin/python bench/feature_gap.py [--model models/folk ...] [--oracle 1
    sixteenths and dotted eighths of hornpipes and strathspeys, rare in reels): the spread of that share over tunes
    (are there as many "dotted" tunes as in real ones?) and, within a tune, how well its first half predicts its
    second (a tune that keeps its style has a high correlation; one that drifts, a low one).
+6. --tonality: where the in-scale gap comes from. Per tune: the share of its notes outside its own major-scale
+   collection (the one holding most of its notes: wrong notes), the in-scale rate of the report (against the
+   Krumhansl-Schmuckler key estimate), and where that estimated tonic sits in the collection (semitones above its
+   major tonic: 0 major, 9 minor, 7 mixolydian, 2 dorian, 4 phrygian, 5 lydian), generated vs held-out A and B.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.music.corpus import load_corpus  # noqa: E402
-from app.music.features import FEATURES, events_from_ids, notes_of, set_features  # noqa: E402
+from app.music.features import FEATURES, events_from_ids, in_scale_rate, notes_of, set_features  # noqa: E402
+from app.music.melody import estimate_key  # noqa: E402
 from app.music.generate import MelodyGenerator  # noqa: E402
 from app.music.report import (_distances, build_report, generate_melodies, heldout_halves, real_set,  # noqa: E402
                               target_indices)
@@ -166,6 +171,30 @@ def faithful(path: str, corpus, n: int = 60, cap: int = 256) -> None:
           f"drawn {100 * real / count:.1f} % ({int(count):,} steps)")
 
 
+def tonality(path: str, corpus, n: int) -> None:
+    model, a, b, ids, _ = report_melodies(path, corpus, n)
+    major = (0, 2, 4, 5, 7, 9, 11)
+    print(f"{path}: wrong notes (outside the tune's own collection) vs the report's in-scale rate")
+    for name, evs in (("generated", [events_from_ids(r, model.codec) for r in ids]), ("held-out A", a.events),
+                      ("held-out B", b.events)):
+        outside, in_scale, where = [], [], np.zeros(12, np.int64)
+        for ev in evs:
+            notes = notes_of(ev)
+            if not notes:
+                continue
+            counts = np.bincount([p % 12 for p, _, _ in notes], minlength=12)
+            inside = [counts[[(k + m) % 12 for m in major]].sum() for k in range(12)]
+            k = int(np.argmax(inside))
+            outside.append(1 - max(inside) / len(notes))
+            in_scale.append(in_scale_rate(notes))
+            where[(estimate_key(notes)[0] - k) % 12] += 1
+        outside, in_scale = np.array(outside), np.array(in_scale)
+        print(f"  {name:<10} {len(outside):>3} tunes  notes outside own collection {100 * outside.mean():.2f} %, "
+              f"tunes over 5 % {100 * (outside > 0.05).mean():4.1f} %;  in-scale rate < 0.95: "
+              f"{100 * (in_scale < 0.95).mean():4.1f} % of tunes;  estimated tonic above the collection's major "
+              f"tonic (0..11 semitones): {where.tolist()}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", default=[])
@@ -175,6 +204,7 @@ def main(argv=None) -> int:
     ap.add_argument("--by-metre", action="store_true")
     ap.add_argument("--faithful", action="store_true")
     ap.add_argument("--styles", action="store_true")
+    ap.add_argument("--tonality", action="store_true")
     ap.add_argument("--seeds", default="0", help="report seeds, comma-separated (default 0: the report's)")
     args = ap.parse_args(argv)
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
@@ -187,6 +217,8 @@ def main(argv=None) -> int:
             faithful(path, corpus)
         if args.styles:
             styles(path, corpus, args.n)
+        if args.tonality:
+            tonality(path, corpus, args.n)
     if args.oracle:
         oracle(corpus, args.n, args.oracle)
     return 0
