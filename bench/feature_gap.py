@@ -43,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.music.archs.features import collection_fit  # noqa: E402
 from app.music.corpus import load_corpus  # noqa: E402
 from app.music.features import FEATURES, events_from_ids, in_scale_rate, notes_of, set_features  # noqa: E402
 from app.music.melody import estimate_key  # noqa: E402
@@ -177,7 +178,6 @@ def faithful(path: str, corpus, n: int = 60, cap: int = 256) -> None:
 
 def tonality(path: str, corpus, n: int) -> None:
     model, a, b, ids, _ = report_melodies(path, corpus, n)
-    major = (0, 2, 4, 5, 7, 9, 11)
     print(f"{path}: wrong notes (outside the tune's own collection) vs the report's in-scale rate")
     for name, evs in (("generated", [events_from_ids(r, model.codec) for r in ids]), ("held-out A", a.events),
                       ("held-out B", b.events)):
@@ -186,8 +186,7 @@ def tonality(path: str, corpus, n: int) -> None:
             notes = notes_of(ev)
             if not notes:
                 continue
-            counts = np.bincount([p % 12 for p, _, _ in notes], minlength=12)
-            inside = [counts[[(k + m) % 12 for m in major]].sum() for k in range(12)]
+            inside = collection_fit(np.bincount([p % 12 for p, _, _ in notes], minlength=12))
             k = int(np.argmax(inside))
             outside.append(1 - max(inside) / len(notes))
             in_scale.append(in_scale_rate(notes))
@@ -199,9 +198,10 @@ def tonality(path: str, corpus, n: int) -> None:
               f"tonic (0..11 semitones): {where.tolist()}")
 
 
-def interval_calibration(rows) -> np.ndarray:
-    """Teacher-forced, at every note-on with an earlier note: [predicted, actual] x [step, repeat, leap] summed over
-    steps, and the step count. rows: (tokens (T,), run(inputs (T,) with x0 = -1) -> token logits (T, V))."""
+def interval_calibration(rows) -> tuple[np.ndarray, int]:
+    """Teacher-forced, at every note-on with an earlier note: ([predicted, actual] x [step, repeat, leap] shares
+    averaged over those notes, their count). rows: (tokens (T,), run(inputs (T,) with x0 = -1) -> token logits
+    (T, V))."""
     from app.core.sampling import softmax
 
     out, count = np.zeros((2, 3)), 0
@@ -226,7 +226,7 @@ def intervals(path: str, corpus, n: int = 60, cap: int = 256) -> None:
     from app.music.archs.features import piece_metre
 
     model = MelodyGenerator.load(path)
-    tuned = bool(getattr(model, "tune_kinds", ()))
+    tuned = bool(model.tune_kinds)
 
     def runner(st, changes, full):
         if not model.metre_conditioned:

@@ -294,7 +294,7 @@ class MelodyGenerator:
         are drawn from the training tunes of the metre (app.music.archs.features.draw_tune_classes, seeded by
         options.seed), with the scale (and tonic) class set by --key when the key's notes are one major-scale
         collection."""
-        from app.music.archs.features import FIRST_NOTE_ID, MAJOR, draw_tune_classes, tune_classes
+        from app.music.archs.features import FIRST_NOTE_ID, collection_fit, draw_tune_classes, tune_classes
         from app.music.scales import parse_key, pitch_mask
 
         if primer is not None and int((np.asarray(primer) >= FIRST_NOTE_ID).sum()) >= 8:
@@ -303,9 +303,8 @@ class MelodyGenerator:
         if options.key is not None and "scale" in self.tune_kinds:
             notes = self.note_pitch >= 0
             ids = np.flatnonzero(notes & pitch_mask(options.key, self.note_pitch))
-            rel = set(((ids - FIRST_NOTE_ID) % 12).tolist())
-            overlap = [len(rel & {(k + m) % 12 for m in MAJOR}) for k in range(12)]
-            if overlap.count(max(overlap)) == 1:  # the key's notes are (mostly) one collection: that scale class
+            overlap = collection_fit(np.bincount((ids - FIRST_NOTE_ID) % 12, minlength=12) > 0)
+            if (overlap == overlap.max()).sum() == 1:  # the key's notes are (mostly) one collection: that scale class
                 k = int(np.argmax(overlap))
                 fixed[self.tune_kinds.index("scale")] = k
                 if "tonic" in self.tune_kinds:  # and its tonic, counted like the classes, from the lowest pitch

@@ -107,13 +107,20 @@ def rhythm_class(ids: np.ndarray, spq: int = 4) -> int:
     return int(np.searchsorted(RHYTHM_EDGES, odd.mean(), side="right"))
 
 
+def collection_fit(counts: np.ndarray) -> np.ndarray:
+    """(12,) per pitch-class counts -> (12,): how many fall inside each major collection {k + MAJOR}, k = 0..11."""
+    counts = np.asarray(counts)
+    return np.array([counts[[(k + m) % 12 for m in MAJOR]].sum() for k in range(12)])
+
+
+def _scale_of(notes: np.ndarray) -> int:
+    return int(np.argmax(collection_fit(np.bincount((notes - FIRST_NOTE_ID) % 12, minlength=12))))
+
+
 def scale_class(ids: np.ndarray) -> int:
     """0..11: the rotation k whose major collection {k + MAJOR} (pitch classes counted from the vocabulary's lowest
     pitch) holds most of the tune's notes; the lowest such k on a tie, 0 without notes."""
-    notes, _ = _note_lengths(ids)
-    counts = np.bincount((notes - FIRST_NOTE_ID) % 12, minlength=12)
-    inside = [counts[[(k + m) % 12 for m in MAJOR]].sum() for k in range(12)]
-    return int(np.argmax(inside))
+    return _scale_of(_note_lengths(ids)[0])
 
 
 def tonic_class(ids: np.ndarray) -> int:
@@ -125,7 +132,7 @@ def tonic_class(ids: np.ndarray) -> int:
     if not len(notes):
         return 0
     tonic, _ = estimate_key([(int(n) - FIRST_NOTE_ID, 0, int(d)) for n, d in zip(notes, lengths)])
-    return (tonic - scale_class(ids)) % 12
+    return (tonic - _scale_of(notes)) % 12
 
 
 def tune_classes(ids: np.ndarray, kinds: Sequence[str], spq: int = 4) -> tuple[int, ...]:
@@ -135,6 +142,17 @@ def tune_classes(ids: np.ndarray, kinds: Sequence[str], spq: int = 4) -> tuple[i
     return tuple(fn[k]() for k in kinds)
 
 
+def metre_label(changes: Sequence[Change]) -> str:
+    """ "num/den" of a piece's first metre (the key of the prior's rows)."""
+    _, num, den = sorted(changes)[0]
+    return f"{num}/{den}"
+
+
+def prior_rows(prior: dict, label: str) -> list[list[int]]:
+    """The prior's rows for a metre label, or all metres' rows pooled when the training tunes had none in it."""
+    return prior.get(label) or [r for rs in prior.values() for r in rs]
+
+
 def tune_prior(pieces: Sequence[np.ndarray], metres: Sequence, kinds: Sequence[str], spq: int = 4) -> dict:
     """Joint class counts of the training pieces per metre label of their first metre: {"6/8": [[c1, ..., count],
     ...]} (what `draw_tune_classes` samples from; recorded in the model folder's config.json)."""
@@ -142,8 +160,7 @@ def tune_prior(pieces: Sequence[np.ndarray], metres: Sequence, kinds: Sequence[s
     for p, changes in zip(pieces, metres):
         if len(p) == 0:
             continue
-        _, num, den = sorted(changes)[0]
-        c = counts.setdefault(f"{num}/{den}", {})
+        c = counts.setdefault(metre_label(changes), {})
         key = tune_classes(p, kinds, spq)
         c[key] = c.get(key, 0) + 1
     return {m: [[*k, n] for k, n in sorted(c.items())] for m, c in sorted(counts.items())}
@@ -158,9 +175,7 @@ def tune_class_nats(prior: dict, pieces: Sequence[np.ndarray], metres: Sequence,
     for p, changes in zip(pieces, metres):
         if len(p) < 2:
             continue
-        _, num, den = sorted(changes)[0]
-        rows = prior.get(f"{num}/{den}") or [r for rs in prior.values() for r in rs]
-        counts = {tuple(r[:-1]): r[-1] for r in rows}
+        counts = {tuple(r[:-1]): r[-1] for r in prior_rows(prior, metre_label(changes))}
         n = sum(counts.values())
         total -= float(np.log((counts.get(tune_classes(p, kinds, spq), 0) + 1) / (n + combos)))
     return total
@@ -188,7 +203,7 @@ def draw_tune_classes(prior: dict, metre: str, n: int, rng: np.random.Generator,
                       fixed: dict[int, int] | None = None) -> list[tuple[int, ...]]:
     """n class tuples drawn from the prior's rows for `metre` (all metres pooled when the training tunes had none
     in it); `fixed` {position: class} keeps only rows with those classes, or sets them when no row has them."""
-    rows = prior.get(metre) or [r for rs in prior.values() for r in rs]
+    rows = prior_rows(prior, metre)
     fixed = fixed or {}
     keep = [r for r in rows if all(r[i] == v for i, v in fixed.items())] or rows
     counts = np.array([r[-1] for r in keep], np.float64)

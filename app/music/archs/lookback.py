@@ -183,7 +183,7 @@ class LookbackStepper:
         length = max(length, 2 * self._grid_len)
         bar, pos, cls = self.ctx.grid(length, [(0, *self.time_signature)])
         self.lb_index = lookback_index(bar, pos, self.settings.lookbacks)
-        tune = self.tune if self.tune is not None else (0,) * len(self.ctx.tune)  # checked when it steps
+        tune = self.tune if self.tune is not None else (0,) * len(self.ctx.tune)  # checked by zero_state
         self.ctx_proj = self.ctx.rows(pos, cls, tune) @ self.w_ctx  # (length, 4u)
         self._grid_len = length
         self._runner_tables = None  # built by the first runner() on this grid
@@ -200,6 +200,7 @@ class LookbackStepper:
         return self._runner_tables
 
     def zero_state(self, batch: int):
+        self._tune_row()  # every generation starts here: a tune-conditioned model needs its classes first
         u = self.cell.units
         z = np.zeros((batch, u), np.float32)
         return (z, z.copy(), np.full((batch, 256), -1, np.int64), 0)
@@ -233,7 +234,6 @@ class LookbackStepper:
         """ids (batch,) -> (label logits (batch, V + n), lookback tokens (batch, n), new state)."""
         h, c, hist, t = state
         ids = np.asarray(ids, np.int64)
-        self._tune_row()
         if t + 1 >= self._grid_len:
             self._grow(t + 2)
         if t >= 1:
