@@ -3,7 +3,8 @@ feature gap that exposure bias leaves?
 
 Run: .venv/bin/python bench/scheduled_sampling.py --out /tmp/ss/p25 [--model models/folk] [--p 0.25]
                                                   [--epochs 4] [--lr 1e-3] [--labels repeats|gold]
-                                                  [--mask after-change|none] [--corpus data/corpora/default]
+                                                  [--mask after-change|none] [--swap any|rhythm]
+                                                  [--corpus data/corpora/default]
 then: .venv/bin/python bench/feature_gap.py --model /tmp/ss/p25-e1 --model /tmp/ss/p25-e4 --seeds 0,1,2,3
 
 Fine-tunes a `lookback` model folder (default the shipped models/folk) for --epochs epochs and writes one model
@@ -19,6 +20,8 @@ folder per epoch, OUT-e1 .. OUT-eK (each a complete folder that `music generate`
    gold: the real token, relabelled against the mixed history (drops the repeats: repetition fell to 0.03);
 4. --mask after-change (default): no loss at a step whose previous token or last sounding pitch differs from the real
    tune's (the real next note after a wrong pitch makes an interval the tune never had); --mask none: every step;
+   --swap rhythm: only a draw's choice between holding and starting a note is used (a held note lasts longer, or the
+   sounding pitch is struck again), so the mixed sequence keeps the tune's pitches (--swap any: the drawn token);
 5. one epoch of training on the mixed chunks (Adam, --lr with the trainer's 0.92 decay per epoch, batch 32, chunks of
    256 steps as the shipped model), with the teacher-forced validation loss on the real validation chunks.
 --p 0 is the control: the same fine-tune on the real inputs. Prints per epoch the share of inputs changed, the
@@ -43,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.core.folder import check_model_destination, load_model_folder, save_model_folder  # noqa: E402
 from app.core.modelconfig import TrainConfig  # noqa: E402
+from app.errors import AppError  # noqa: E402
 from app.music.archs.base import folder_arch  # noqa: E402
 from app.music.archs.features import (lookback_index, lookback_labels, lookback_tokens, repeat_flags,  # noqa: E402
                                       tune_classes)
@@ -68,10 +72,11 @@ class Mixer:
     """The training pieces of one lookback model, cut into chunks as its trainer cuts them, and their mixed
     versions (see the module docstring)."""
 
-    def __init__(self, pieces, metres, settings, vocab_size: int, spq: int, labels: str, mask: str):
+    def __init__(self, pieces, metres, settings, vocab_size: int, spq: int, labels: str, mask: str,
+                 swap: str = "any"):
         self.pieces = [np.asarray(p, np.int64) for p in pieces if len(p)]
         metres = [m for p, m in zip(pieces, metres) if len(p)]
-        self.V, self.n, self.labels, self.mask = vocab_size, len(settings.lookbacks), labels, mask
+        self.V, self.n, self.labels, self.mask, self.swap = vocab_size, len(settings.lookbacks), labels, mask, swap
         ctx = settings.context(spq)
         self.grids = []
         for p, changes in zip(self.pieces, metres):
@@ -85,6 +90,8 @@ class Mixer:
         parts = {k: [] for k in ("ids", "lookback_ids", "context", "y", "w")}
         for s, (idx, rows), d in zip(self.pieces, self.grids, draws):
             T, k = len(s), math.ceil(len(s) / TX)
+            if d is not None and self.swap == "rhythm":
+                d = self.rhythm_only(s, d)
             m = s if d is None else np.where(rng.random(T) < p, d, s)
             x, gold_x = np.concatenate([[-1], m[:-1]]), np.concatenate([[-1], s[:-1]])
             lbt = lookback_tokens(m, idx)
@@ -104,6 +111,20 @@ class Mixer:
             parts["w"].append(chunk(w, k))
         cat = {k: np.concatenate(v) for k, v in parts.items()}
         return {k: cat[k] for k in ("ids", "lookback_ids", "context")}, cat["y"], cat["w"]
+
+    @staticmethod
+    def rhythm_only(s: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """The draws reduced to their rhythm: where the draw holds and the tune starts a note, a hold (the note
+        before lasts longer); where the draw starts a note and the tune holds, the sounding pitch again (a
+        re-struck note); otherwise the tune's own token. The pitch sequence stays the tune's."""
+        sounding = last_sounding(s)  # at t: the last non-hold token up to t
+        before = np.concatenate([[-1], sounding[:-1]])
+        out = s.copy()
+        longer = (d == HOLD) & (s > 1) & (before > 1)  # tokens 0 hold, 1 rest, >= 2 pitches
+        struck = (d > 1) & (s == HOLD) & (sounding > 1)
+        out[longer] = HOLD
+        out[struck] = sounding[struck]
+        return out
 
     def draws(self, model, rng) -> list[np.ndarray]:
         """One token per step of every piece, drawn at T = 1 from the teacher-forced pass over the real chunks."""
@@ -125,17 +146,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "models" / "folk"))
     ap.add_argument("--corpus", default=str(ROOT / "data" / "corpora" / "default"))
-    ap.add_argument("--out", required=True, help="folders OUT-e1 .. OUT-eK are written (new names)")
+    ap.add_argument("--out", required=True, help="folders OUT-e1 .. OUT-eK are written (new names, or --force)")
     ap.add_argument("--p", type=float, default=0.25, help="probability of replacing a step's token by the draw")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--labels", choices=("repeats", "gold"), default="repeats")
     ap.add_argument("--mask", choices=("after-change", "none"), default="after-change")
+    ap.add_argument("--swap", choices=("any", "rhythm"), default="any",
+                    help="rhythm: only a draw's hold-vs-new-note choice is used (Mixer.rhythm_only)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--force", action="store_true", help="replace OUT-e* folders that are model folders")
     args = ap.parse_args()
     if not (0.0 <= args.p <= 1.0 and 1 <= args.epochs <= 50 and 0 < args.lr <= 0.1):
         sys.exit(f"need 0 <= --p <= 1, 1 <= --epochs <= 50, 0 < --lr <= 0.1; got {args.p}, {args.epochs}, {args.lr}")
-    outs = [check_model_destination(f"{args.out}-e{e + 1}") for e in range(args.epochs)]
+    try:
+        outs = [check_model_destination(f"{args.out}-e{e + 1}", force=args.force) for e in range(args.epochs)]
+    except AppError as exc:
+        sys.exit(f"error: {exc}")
 
     from app.core.train import compile_model, make_dataset
     from app.music.archs import lookback_keras
@@ -151,7 +178,7 @@ def main() -> None:
     spq = int(data.codec.get("steps_per_quarter") or 4)
     cfg, V = folder.model_config, folder.vocab.size
     t0 = time.perf_counter()
-    mixer = Mixer(data.train, data.metres("train"), settings, V, spq, args.labels, args.mask)
+    mixer = Mixer(data.train, data.metres("train"), settings, V, spq, args.labels, args.mask, args.swap)
     val = Mixer(data.val, data.metres("val"), settings, V, spq, "repeats", "none")
     model = lookback_keras.build_trainer(cfg, settings, V, seed=args.seed, spq=spq)
     lookback_keras.import_weights(model, cfg, folder.weights)
@@ -159,7 +186,7 @@ def main() -> None:
     compile_model(model, tcfg, math.ceil(len(mixer.real_y) / BATCH))
     val_ds = make_dataset((val.real, val.real_y, val.real_w), 256, False, 0)
     print(f"{len(mixer.pieces)} training pieces in {len(mixer.real_y)} chunks ({time.perf_counter() - t0:.0f} s); "
-          f"p {args.p}, labels {args.labels}, mask {args.mask}; start: validation loss "
+          f"p {args.p}, swap {args.swap}, labels {args.labels}, mask {args.mask}; start: validation loss "
           f"{model.evaluate(val_ds, verbose=0):.4f}", flush=True)
     rng = np.random.default_rng(args.seed)
     for e, out in enumerate(outs):
@@ -175,7 +202,8 @@ def main() -> None:
                       verbose=0).history
         card = {**folder.card, "name": out.name, "status": "done",
                 "bench_scheduled_sampling": {"from": str(args.model), "epoch": e + 1, "p": args.p,
-                                             "labels": args.labels, "mask": args.mask, "lr": args.lr}}
+                                             "swap": args.swap, "labels": args.labels, "mask": args.mask,
+                                             "lr": args.lr}}
         save_model_folder(out, keras_model=model, weights=lookback_keras.export_weights(model, cfg),
                           vocab=folder.vocab, config=folder.config, card=card)
         nll = evaluate_pieces(MelodyGenerator.load(out).stepper, data.val, metres=data.metres("val"))
