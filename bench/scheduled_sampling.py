@@ -50,6 +50,7 @@ from app.errors import AppError  # noqa: E402
 from app.music.archs.base import folder_arch  # noqa: E402
 from app.music.archs.features import (lookback_index, lookback_labels, lookback_tokens, repeat_flags,  # noqa: E402
                                       tune_classes)
+from app.music.archs.lookback import training_arrays  # noqa: E402
 from app.music.train import evaluate_pieces, load_music_data  # noqa: E402
 
 HOLD = 0  # token 0 of a melody vocabulary ("hold": the sounding note goes on)
@@ -69,8 +70,8 @@ def chunk(a: np.ndarray, k: int, fill=0) -> np.ndarray:
 
 
 class Mixer:
-    """The training pieces of one lookback model, cut into chunks as its trainer cuts them, and their mixed
-    versions (see the module docstring)."""
+    """The training pieces of one lookback model, cut into chunks by its trainer's own `training_arrays`
+    (`real`, `real_y`, `real_w`), and their mixed versions in the same layout (see the module docstring)."""
 
     def __init__(self, pieces, metres, settings, vocab_size: int, spq: int, labels: str, mask: str,
                  swap: str = "any"):
@@ -83,16 +84,16 @@ class Mixer:
             bar, pos, cls = ctx.grid(len(p), changes)
             idx = lookback_index(bar, pos, settings.lookbacks)
             self.grids.append((idx, ctx.rows(pos, cls, tune_classes(p, settings.tune_classes, spq))))
-        self.real, self.real_y, self.real_w = self.build([None] * len(self.pieces), p=0.0, rng=None)
+        self.real, self.real_y, self.real_w = training_arrays(self.pieces, metres, settings, vocab_size, spq, TX)
 
     def build(self, draws, p: float, rng):
-        """draws: per piece (T,) drawn tokens (or None) -> (inputs dict, labels, weights), (chunks, TX, ...)."""
+        """draws: per piece (T,) drawn tokens -> (inputs dict, labels, weights), (chunks, TX, ...)."""
         parts = {k: [] for k in ("ids", "lookback_ids", "context", "y", "w")}
         for s, (idx, rows), d in zip(self.pieces, self.grids, draws):
             T, k = len(s), math.ceil(len(s) / TX)
-            if d is not None and self.swap == "rhythm":
+            if self.swap == "rhythm":
                 d = self.rhythm_only(s, d)
-            m = s if d is None else np.where(rng.random(T) < p, d, s)
+            m = np.where(rng.random(T) < p, d, s)
             x, gold_x = np.concatenate([[-1], m[:-1]]), np.concatenate([[-1], s[:-1]])
             lbt = lookback_tokens(m, idx)
             y = s.copy()
@@ -179,12 +180,12 @@ def main() -> None:
     cfg, V = folder.model_config, folder.vocab.size
     t0 = time.perf_counter()
     mixer = Mixer(data.train, data.metres("train"), settings, V, spq, args.labels, args.mask, args.swap)
-    val = Mixer(data.val, data.metres("val"), settings, V, spq, "repeats", "none")
+    val = training_arrays(data.val, data.metres("val"), settings, V, spq, TX)
     model = lookback_keras.build_trainer(cfg, settings, V, seed=args.seed, spq=spq)
     lookback_keras.import_weights(model, cfg, folder.weights)
     tcfg = TrainConfig(epochs=args.epochs, batch_size=BATCH, learning_rate=args.lr, lr_decay=0.92, clipnorm=1.0)
     compile_model(model, tcfg, math.ceil(len(mixer.real_y) / BATCH))
-    val_ds = make_dataset((val.real, val.real_y, val.real_w), 256, False, 0)
+    val_ds = make_dataset(val, 256, False, 0)
     print(f"{len(mixer.pieces)} training pieces in {len(mixer.real_y)} chunks ({time.perf_counter() - t0:.0f} s); "
           f"p {args.p}, swap {args.swap}, labels {args.labels}, mask {args.mask}; start: validation loss "
           f"{model.evaluate(val_ds, verbose=0):.4f}", flush=True)
