@@ -16,8 +16,8 @@ from app.core.folder import ModelFolder
 from app.core.modelconfig import ModelConfig
 from app.music.features import FEATURES, FORM_FEATURES, set_features
 from app.music.generate import MelodyGenerator
-from app.music.report import (build_report, generate_melodies, heldout_halves, piece_bars, target_lengths,
-                              to_markdown, write_plots)
+from app.music.report import (ORACLE_SETS, _distances, build_report, generate_melodies, heldout_halves,
+                              oracle_sets, piece_bars, real_set, target_lengths, to_markdown, write_plots)
 from tests.music_fixtures import TUNE, melody_midi, write
 
 UNITS = 12
@@ -133,11 +133,34 @@ def test_report_contents_and_plots(model, corpus, tmp_path):
     assert md.startswith("# Music report") and "| in_scale_rate |" in md and "## Goals at T = 1.0" in md
     assert "| classifier accuracy |" in md and "| bars equal to the bar 4 back |" in md
     assert "![bar self-similarity](selfsim.png)" in md and "classifier accuracy <= 65 %" in md
+    oracle = rr["oracle"]  # real training tunes scored like generated melodies
+    assert oracle["sets"] == ORACLE_SETS and len(oracle["within"]) == ORACLE_SETS
+    assert oracle["pieces"] == min(6, len(corpus.train)) and all(0 <= c <= len(FEATURES) for c in oracle["within"])
+    assert g["features_within_ratio_oracle"] == oracle["within"]
+    assert "real training tunes in place of generated melodies" in md
     paths = write_plots(report, samples, tmp_path)
     assert {p.name for p in paths} == {"features.png", "histograms.png", "distances.png", "tradeoff.png",
                                        "pianorolls.png", "selfsim.png", "form.png"}
     assert all(p.stat().st_size > 1000 for p in paths)
     assert len(list((tmp_path / "rolls").glob("*.png"))) == 2 * min(3, len(samples["real_a"].events))
+
+
+def test_the_oracle_scores_training_tunes_against_half_b(corpus):
+    a, b = heldout_halves(corpus, seed=0)
+    fb = set_features(b.events, 4, b.bar_steps)
+    yard = _distances(set_features(a.events, 4, a.bar_steps), fb)
+    # n above the training pieces: every set is the whole training set, so each set scores as that set does
+    res = oracle_sets(corpus, fb, yard, n=10 * len(corpus.train), rng=np.random.default_rng(3), sets=3)
+    train = real_set(corpus, corpus.train, corpus.train_meta)
+    dist = _distances(set_features(train.events, 4, train.bar_steps), fb)
+    want = {k: dist[k] / yard[k] for k in FEATURES if dist[k] is not None and yard[k]}
+    assert res["pieces"] == len(corpus.train) and res["sets"] == 3
+    assert res["within"] == [sum(v <= 1.5 for v in want.values())] * 3
+    assert {k: res["median_ratios"][k] for k in want} == pytest.approx(want)
+    assert res["sets_over_goal"] == {k: 3 * (k in want and want[k] > 1.5) for k in FEATURES}
+    # fewer pieces than the training set: seeded draws, so the same generator state gives the same sets
+    one = oracle_sets(corpus, fb, yard, n=3, rng=np.random.default_rng(5), sets=4)
+    assert one == oracle_sets(corpus, fb, yard, n=3, rng=np.random.default_rng(5), sets=4) and one["pieces"] == 3
 
 
 def test_real_pieces_are_measured_by_their_own_metre(model, corpus):

@@ -44,6 +44,10 @@ def cmd_report(args) -> int:
     print(f"held-out real: in-scale {_pct(rr['means']['in_scale_rate'])}, {report['ngram_n']}-grams found in "
           f"training {_pct(rr['copy']['ngram_copy_rate'])}, longest copied run {rr['copy']['longest_run_notes_max']} "
           f"notes")
+    oracle = rr.get("oracle", {}).get("within")
+    if oracle:
+        print(f"real training tunes in place of generated melodies ({len(oracle)} sets, what a perfect model would "
+              f"score): {', '.join(map(str, oracle))} features within 1.5x real vs real")
     for r in report["by_temperature"]:
         ratios = [v for v in r["ratios"].values() if v is not None]
         within = sum(v <= 1.5 for v in ratios)
