@@ -3,6 +3,7 @@ get on the same yardstick.
 
 Run: .venv/bin/python bench/feature_gap.py [--model models/folk ...] [--oracle 12] [--by-metre] [--faithful]
                                           [--styles] [--seeds 0,1,2,3] [--corpus data/corpora/default] [-n 200]
+                                          [--mixture 0,0.3,0.5,1] [--resample 8]
 
 1. For each --model: `music report`'s T = 1.0 row alone (n melodies drawn as the report draws them): the features
    within 1.5x of real vs real (held-out half A vs B), each ratio, the classifier accuracy, 4-bar repetition and
@@ -11,6 +12,7 @@ Run: .venv/bin/python bench/feature_gap.py [--model models/folk ...] [--oracle 1
    how much one run's figures move, and the mean over the seeds.
 2. --oracle K: the same ratios for K random sets of n *real training tunes* in place of generated melodies (each set
    against half B, yardstick A vs B): what a generator that samples the training distribution exactly would score.
+   With --seeds, K sets for each report seed (each seed's own halves), and how often a set reaches 8 of 10.
 3. --by-metre: note lengths per time signature, generated (in the metres of half A, as the report draws them) vs
    held-out halves A and B: where the rhythm differs.
 4. --faithful: 60 melodies (<= 256 steps) generated at T = 1.0, then scored teacher-forced by the model's numpy
@@ -28,6 +30,12 @@ Run: .venv/bin/python bench/feature_gap.py [--model models/folk ...] [--oracle 1
    pitch), a repeat and a leap (5 or more) against what the tokens hold, on 60 held-out tunes (real contexts) and on
    60 of its own melodies (<= 256 steps each): calibrated on real contexts yet leaping more on its own melodies
    means its melodies drift from the data (exposure bias), not that it learned the wrong intervals.
+8. --mixture SHARES: per report seed, a set of n real training tunes in which the given share is replaced by the
+   model's report melodies (share 0 is an oracle set, share 1 the report's own row): how large a generated share
+   the feature count and the classifier tolerate.
+9. --resample K: importance resampling with a feature critic (see `resample`): each report melody becomes one of K
+   candidates, picked with probability proportional to the critic's p_real / p_model estimate; the report's count
+   and classifier before and after, per seed.
 """
 
 from __future__ import annotations
@@ -45,15 +53,16 @@ sys.path.insert(0, str(ROOT))
 
 from app.music.archs.features import collection_fit  # noqa: E402
 from app.music.corpus import load_corpus  # noqa: E402
-from app.music.features import FEATURES, events_from_ids, in_scale_rate, notes_of, set_features  # noqa: E402
+from app.core.logreg import fit_logreg  # noqa: E402
+from app.music.features import (FEATURES, HIST_FEATURES, events_from_ids, in_scale_rate, notes_of,  # noqa: E402
+                                set_features, steps_per_bar)
 from app.music.melody import estimate_key  # noqa: E402
 from app.music.generate import MelodyGenerator  # noqa: E402
-from app.music.report import (_distances, build_report, generate_melodies, heldout_halves, real_set,  # noqa: E402
-                              target_indices)
+from app.music.report import (CLASSIFIER_FEATURES, _distances, build_report, classify,  # noqa: E402
+                              generate_melodies, heldout_halves, oracle_sets, real_set, target_indices, within_goal)
 
 
-def within(ratios: dict) -> int:
-    return sum(v is not None and v <= 1.5 for v in ratios.values())
+within = within_goal  # features within 1.5x, as the report counts
 
 
 def model_row(path: str, corpus, n: int, seeds=(0,)) -> None:
@@ -83,22 +92,124 @@ def seed_row(model, path: str, corpus, n: int, seed: int, say_seed: bool) -> dic
     return r
 
 
-def oracle(corpus, n: int, draws: int) -> None:
+def oracle(corpus, n: int, draws: int, seeds=(0,)) -> None:
+    """K sets of n real training tunes per report seed, each against that seed's half B (yardstick A vs B), scored
+    by the report's own `oracle_sets`."""
     spq = corpus.steps_per_quarter
-    a, b = heldout_halves(corpus, 0)
-    fa, fb = set_features(a.events, spq, a.bar_steps), set_features(b.events, spq, b.bar_steps)
-    yard = _distances(fa, fb)
-    rng = np.random.default_rng(1)
-    counts, ratios = [], []
-    for _ in range(draws):
+    every = []
+    for seed in seeds:
+        a, b = heldout_halves(corpus, seed)
+        fb = set_features(b.events, spq, b.bar_steps)
+        yard = _distances(set_features(a.events, spq, a.bar_steps), fb)
+        rng = np.random.default_rng(1 if seed == 0 else [1, seed])  # seed 0: the draws published in BENCHMARKS
+        res = oracle_sets(corpus, fb, yard, n, rng, draws)
+        counts = res["within"]
+        every += counts
+        print(f"oracle (seed {seed}): {draws} sets of {res['pieces']} real training tunes vs half B: features within "
+              f"1.5x per set {counts} (>= 8 in {sum(c >= 8 for c in counts)} of {draws})")
+        print("    median ratio " + ", ".join(f"{k} {v:.2f}x" for k, v in res["median_ratios"].items()))
+        print("    sets over 1.5x per feature " + ", ".join(f"{k} {v}" for k, v in res["sets_over_goal"].items() if v))
+    if len(seeds) > 1:
+        print(f"oracle, all {len(every)} sets: mean {np.mean(every):.2f} features within 1.5x; >= 8 in "
+              f"{sum(c >= 8 for c in every)} of {len(every)}")
+
+
+def seed_melodies(model, corpus, n: int, seed: int, draw_seed: int | None = None):
+    """The report's T = 1.0 melodies for report seed `seed` (or drawn with `draw_seed`, same lengths and metres) as
+    event arrays, with their bar lengths, and the seed's held-out halves (A, B)."""
+    spq = corpus.steps_per_quarter
+    a, b = heldout_halves(corpus, seed)
+    pick = target_indices(len(a.events), n, seed)
+    metres = ([a.metres[k] for k in pick] if model.metre_conditioned else [tuple(model.time_signature)] * n)
+    ids = generate_melodies(model, [len(a.events[k]) for k in pick], 1.0, seed if draw_seed is None else draw_seed,
+                            metres)
+    return [events_from_ids(r, model.codec) for r in ids], [steps_per_bar(spq, ts) for ts in metres], a, b
+
+
+def set_row(events, bars, spq: int, fb: dict, yard: dict, seed: int) -> tuple[int, float, dict]:
+    """(features within 1.5x, classifier accuracy vs half B, ratios) of a set of pieces, as the report counts."""
+    f = set_features(events, spq, bars)
+    dist = _distances(f, fb)
+    r = {k: dist[k] / yard[k] if dist[k] is not None and yard[k] else None for k in FEATURES}
+    return within(r), classify(fb, f, seed)["accuracy"], r
+
+
+def mixture(path: str, corpus, n: int, seeds, shares) -> None:
+    """Sets of n pieces where a share are the model's report melodies and the rest real training tunes (seeded):
+    how many generated melodies the feature count tolerates before it drops below the oracle's."""
+    model = MelodyGenerator.load(path)
+    spq = corpus.steps_per_quarter
+    out = {s: ([], []) for s in shares}
+    for seed in seeds:
+        gen, gbars, a, b = seed_melodies(model, corpus, n, seed)
+        fb = set_features(b.events, spq, b.bar_steps)
+        yard = _distances(set_features(a.events, spq, a.bar_steps), fb)
+        rng = np.random.default_rng([seed, 5])
         idx = rng.choice(len(corpus.train), n, replace=False)
-        t = real_set(corpus, [corpus.train[i] for i in idx], [corpus.train_meta[i] for i in idx])
-        dist = _distances(set_features(t.events, spq, t.bar_steps), fb)
-        r = [dist[k] / yard[k] for k in FEATURES]
-        ratios.append(r)
-        counts.append(sum(v <= 1.5 for v in r))
-    print(f"oracle: {draws} sets of {n} real training tunes vs half B: features within 1.5x per set {counts}")
-    print("    median ratio " + ", ".join(f"{k} {v:.2f}x" for k, v in zip(FEATURES, np.median(ratios, axis=0))))
+        real = real_set(corpus, [corpus.train[i] for i in idx], [corpus.train_meta[i] for i in idx])
+        order = rng.permutation(n)
+        for share in shares:
+            mine = set(order[:int(round(share * n))].tolist())
+            c, acc, _ = set_row([gen[i] if i in mine else real.events[i] for i in range(n)],
+                                [gbars[i] if i in mine else real.bar_steps[i] for i in range(n)], spq, fb, yard, seed)
+            out[share][0].append(c)
+            out[share][1].append(100 * acc)
+        print(f"{path} (seed {seed}): generated share " + ", ".join(
+            f"{s:.1f}: {out[s][0][-1]}" for s in shares) + " features within 1.5x", flush=True)
+    for s in shares:
+        print(f"  generated share {s:.1f}: features within 1.5x {out[s][0]} (mean {np.mean(out[s][0]):.2f}); "
+              f"classifier mean {np.mean(out[s][1]):.1f} %")
+
+
+def resample(path: str, corpus, n: int, seeds, k: int, m: int = 1500) -> None:
+    """Sampling-importance resampling with a feature critic (Grover et al. 2019, likelihood-free importance
+    weighting): logistic regression on the per-piece features (the classifier's, plus the three histograms) fitted
+    on m real training tunes against m of the model's melodies (same lengths and metres, draw seed 777); each of
+    the report's n melodies is then one of k candidates (the report's own and k - 1 more draws), picked with
+    probability proportional to exp(critic logit), the critic's estimate of p_real / p_model. Not a product
+    option: how far reweighting on exactly the measured features moves the count."""
+    model = MelodyGenerator.load(path)
+    spq = corpus.steps_per_quarter
+    names = list(CLASSIFIER_FEATURES)
+
+    def matrix(f):
+        return np.hstack([np.asarray(f[x], float)[:, None] for x in names] + [np.stack(f[h]) for h in HIST_FEATURES])
+
+    rng = np.random.default_rng(12345)
+    idx = rng.choice(len(corpus.train), m, replace=False)
+    tr = real_set(corpus, [corpus.train[i] for i in idx], [corpus.train_meta[i] for i in idx])
+    bars = [steps_per_bar(spq, ts) for ts in tr.metres]
+    ids = generate_melodies(model, [len(e) for e in tr.events], 1.0, 777,
+                            tr.metres if model.metre_conditioned else None)
+    fake = set_features([events_from_ids(r, model.codec) for r in ids], spq, bars)
+    real_f = set_features(tr.events, spq, tr.bar_steps)
+    critic = fit_logreg(np.vstack([matrix(real_f), matrix(fake)]), np.r_[np.ones(m), np.zeros(m)], 0.01)
+
+    def logit(f):
+        return critic.scaler.apply(matrix(f)) @ critic.w + critic.b
+
+    fit_acc = 0.5 * ((logit(real_f) > 0).mean() + (logit(fake) < 0).mean())
+    print(f"{path}: critic fitted on {m} training tunes vs {m} melodies (accuracy on them {100 * fit_acc:.1f} %); "
+          f"{k} candidates per melody")
+    raw, res = ([], []), ([], [])
+    for seed in seeds:
+        cands = [seed_melodies(model, corpus, n, seed, None if j == 0 else 10_000 * j + seed) for j in range(k)]
+        _, gbars, a, b = cands[0]
+        fb = set_features(b.events, spq, b.bar_steps)
+        yard = _distances(set_features(a.events, spq, a.bar_steps), fb)
+        L = np.stack([logit(set_features(c[0], spq, gbars)) for c in cands], axis=1)  # (n, k)
+        w = np.exp(L - L.max(axis=1, keepdims=True))
+        pick_rng = np.random.default_rng([seed, 99])
+        choice = [pick_rng.choice(k, p=row / row.sum()) for row in w]
+        for store, evs in ((raw, cands[0][0]), (res, [cands[c][0][i] for i, c in enumerate(choice)])):
+            c, acc, r = set_row(evs, gbars, spq, fb, yard, seed)
+            store[0].append(c)
+            store[1].append(100 * acc)
+        print(f"  seed {seed}: report melodies {raw[0][-1]} of 10, classifier {raw[1][-1]:.1f} %; resampled "
+              f"{res[0][-1]} of 10, classifier {res[1][-1]:.1f} %", flush=True)
+        print("    resampled ratios " + ", ".join(f"{x} {v:.2f}x" for x, v in r.items()))
+    print(f"  mean over seeds: report melodies {np.mean(raw[0]):.2f} features, classifier {np.mean(raw[1]):.1f} %; "
+          f"resampled {np.mean(res[0]):.2f} features, classifier {np.mean(res[1]):.1f} %")
 
 
 def report_melodies(path: str, corpus, n: int):
@@ -264,6 +375,9 @@ def main(argv=None) -> int:
     ap.add_argument("--tonality", action="store_true")
     ap.add_argument("--intervals", action="store_true")
     ap.add_argument("--seeds", default="0", help="report seeds, comma-separated (default 0: the report's)")
+    ap.add_argument("--mixture", default="", metavar="SHARES", help="e.g. 0,0.1,0.3,0.5,1: generated share of a "
+                    "set otherwise of real training tunes")
+    ap.add_argument("--resample", type=int, default=0, metavar="K", help="candidates per melody for critic resampling")
     args = ap.parse_args(argv)
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     corpus = load_corpus(args.corpus)
@@ -279,8 +393,12 @@ def main(argv=None) -> int:
             tonality(path, corpus, args.n)
         if args.intervals:
             intervals(path, corpus)
+        if args.mixture:
+            mixture(path, corpus, args.n, seeds, [float(x) for x in args.mixture.split(",")])
+        if args.resample:
+            resample(path, corpus, args.n, seeds, args.resample)
     if args.oracle:
-        oracle(corpus, args.n, args.oracle)
+        oracle(corpus, args.n, args.oracle, seeds)
     return 0
 
 
