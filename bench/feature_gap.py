@@ -54,11 +54,11 @@ sys.path.insert(0, str(ROOT))
 from app.music.archs.features import collection_fit  # noqa: E402
 from app.music.corpus import load_corpus  # noqa: E402
 from app.core.logreg import fit_logreg  # noqa: E402
-from app.music.features import (FEATURES, HIST_FEATURES, events_from_ids, in_scale_rate, notes_of,  # noqa: E402
+from app.music.features import (HIST_FEATURES, events_from_ids, in_scale_rate, notes_of,  # noqa: E402
                                 set_features, steps_per_bar)
 from app.music.melody import estimate_key  # noqa: E402
 from app.music.generate import MelodyGenerator  # noqa: E402
-from app.music.report import (CLASSIFIER_FEATURES, _distances, build_report, classify,  # noqa: E402
+from app.music.report import (CLASSIFIER_FEATURES, _distances, _ratios, build_report, classify,  # noqa: E402
                               generate_melodies, heldout_halves, oracle_sets, real_set, target_indices, within_goal)
 
 
@@ -92,15 +92,19 @@ def seed_row(model, path: str, corpus, n: int, seed: int, say_seed: bool) -> dic
     return r
 
 
+def yardstick(a, b, spq: int) -> tuple[dict, dict]:
+    """(half B's features, the A-vs-B distances) of one report split."""
+    fb = set_features(b.events, spq, b.bar_steps)
+    return fb, _distances(set_features(a.events, spq, a.bar_steps), fb)
+
+
 def oracle(corpus, n: int, draws: int, seeds=(0,)) -> None:
     """K sets of n real training tunes per report seed, each against that seed's half B (yardstick A vs B), scored
     by the report's own `oracle_sets`."""
     spq = corpus.steps_per_quarter
     every = []
     for seed in seeds:
-        a, b = heldout_halves(corpus, seed)
-        fb = set_features(b.events, spq, b.bar_steps)
-        yard = _distances(set_features(a.events, spq, a.bar_steps), fb)
+        fb, yard = yardstick(*heldout_halves(corpus, seed), spq)
         rng = np.random.default_rng(1 if seed == 0 else [1, seed])  # seed 0: the draws published in BENCHMARKS
         res = oracle_sets(corpus, fb, yard, n, rng, draws)
         counts = res["within"]
@@ -114,15 +118,24 @@ def oracle(corpus, n: int, draws: int, seeds=(0,)) -> None:
               f"{sum(c >= 8 for c in every)} of {len(every)}")
 
 
-def seed_melodies(model, corpus, n: int, seed: int, draw_seed: int | None = None):
-    """The report's T = 1.0 melodies for report seed `seed` (or drawn with `draw_seed`, same lengths and metres) as
-    event arrays, with their bar lengths, and the seed's held-out halves (A, B)."""
-    spq = corpus.steps_per_quarter
+def report_draw(model, corpus, n: int, seed: int = 0, draw_seed: int | None = None):
+    """(token ids of the report's n T = 1.0 melodies for report seed `seed` (or drawn with `draw_seed`: the same
+    lengths and metres, other melodies), the metres of the half-A tunes they are matched to (the ones written when
+    the model is metre-conditioned, else it writes its own), the seed's held-out halves A and B)."""
     a, b = heldout_halves(corpus, seed)
     pick = target_indices(len(a.events), n, seed)
-    metres = ([a.metres[k] for k in pick] if model.metre_conditioned else [tuple(model.time_signature)] * n)
+    metres = [a.metres[k] for k in pick]
     ids = generate_melodies(model, [len(a.events[k]) for k in pick], 1.0, seed if draw_seed is None else draw_seed,
-                            metres)
+                            metres if model.metre_conditioned else None)
+    return ids, metres, a, b
+
+
+def seed_melodies(model, corpus, n: int, seed: int, draw_seed: int | None = None):
+    """`report_draw`'s melodies as event arrays, with their bar lengths in steps, and the halves (A, B)."""
+    ids, metres, a, b = report_draw(model, corpus, n, seed, draw_seed)
+    if not model.metre_conditioned:
+        metres = [tuple(model.time_signature)] * n
+    spq = corpus.steps_per_quarter
     return [events_from_ids(r, model.codec) for r in ids], [steps_per_bar(spq, ts) for ts in metres], a, b
 
 
@@ -130,7 +143,7 @@ def set_row(events, bars, spq: int, fb: dict, yard: dict, seed: int) -> tuple[in
     """(features within 1.5x, classifier accuracy vs half B, ratios) of a set of pieces, as the report counts."""
     f = set_features(events, spq, bars)
     dist = _distances(f, fb)
-    r = {k: dist[k] / yard[k] if dist[k] is not None and yard[k] else None for k in FEATURES}
+    r = _ratios(dist, yard)
     return within(r), classify(fb, f, seed)["accuracy"], r
 
 
@@ -142,8 +155,7 @@ def mixture(path: str, corpus, n: int, seeds, shares) -> None:
     out = {s: ([], []) for s in shares}
     for seed in seeds:
         gen, gbars, a, b = seed_melodies(model, corpus, n, seed)
-        fb = set_features(b.events, spq, b.bar_steps)
-        yard = _distances(set_features(a.events, spq, a.bar_steps), fb)
+        fb, yard = yardstick(a, b, spq)
         rng = np.random.default_rng([seed, 5])
         idx = rng.choice(len(corpus.train), n, replace=False)
         real = real_set(corpus, [corpus.train[i] for i in idx], [corpus.train_meta[i] for i in idx])
@@ -195,8 +207,7 @@ def resample(path: str, corpus, n: int, seeds, k: int, m: int = 1500) -> None:
     for seed in seeds:
         cands = [seed_melodies(model, corpus, n, seed, None if j == 0 else 10_000 * j + seed) for j in range(k)]
         _, gbars, a, b = cands[0]
-        fb = set_features(b.events, spq, b.bar_steps)
-        yard = _distances(set_features(a.events, spq, a.bar_steps), fb)
+        fb, yard = yardstick(a, b, spq)
         L = np.stack([logit(set_features(c[0], spq, gbars)) for c in cands], axis=1)  # (n, k)
         w = np.exp(L - L.max(axis=1, keepdims=True))
         pick_rng = np.random.default_rng([seed, 99])
@@ -215,11 +226,7 @@ def resample(path: str, corpus, n: int, seeds, k: int, m: int = 1500) -> None:
 def report_melodies(path: str, corpus, n: int):
     """(model, held-out halves A and B, n melodies at T = 1.0 drawn as the report draws them, their metres)."""
     model = MelodyGenerator.load(path)
-    a, b = heldout_halves(corpus, 0)
-    pick = target_indices(len(a.events), n, 0)
-    metres = [a.metres[k] for k in pick]
-    ids = generate_melodies(model, [len(a.events[k]) for k in pick], 1.0, 0,
-                            metres if model.metre_conditioned else None)
+    ids, metres, a, b = report_draw(model, corpus, n)
     return model, a, b, ids, metres
 
 

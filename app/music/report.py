@@ -190,6 +190,11 @@ def _distances(feats: dict, ref: dict) -> dict:
     return {name: _f(set_distance(name, feats[name], ref[name])) for name in FEATURES}
 
 
+def _ratios(dist: dict, yard: dict) -> dict:
+    """distance / yardstick per feature (None where either is undefined or the yardstick is 0)."""
+    return {k: _f(dist[k] / yard[k]) if dist[k] is not None and yard[k] else None for k in FEATURES}
+
+
 def form_means(feats: dict) -> dict:
     """Mean per-piece repetition and bar lookback shares (pieces where the figure is defined), None if none is."""
     return {name: _f(np.nanmean(feats[name])) if np.isfinite(feats[name]).any() else None
@@ -265,8 +270,7 @@ def build_report(model: MelodyGenerator, corpus, n: int = DEFAULT_N, temperature
         rows.append({"temperature": t, "melodies": n, "notes": int(feats["notes"].sum()),
                      "empty_melodies": int((feats["notes"] == 0).sum()),
                      "distances": dist,
-                     "ratios": {k: _f(dist[k] / yard[k]) if dist[k] is not None and yard[k] else None
-                                for k in FEATURES},
+                     "ratios": _ratios(dist, yard),
                      "means": _means(feats), "copy": copy.summary(), "form": form_means(feats),
                      "classifier": clf,
                      "copy_per_melody": {"ngram_copy_rate": [_f(f / t_) if t_ else None for f, t_ in
@@ -311,7 +315,7 @@ def oracle_sets(corpus, feats_b: dict, yard: dict, n: int, rng: np.random.Genera
         idx = rng.choice(len(corpus.train), m, replace=False)
         t = real_set(corpus, [corpus.train[i] for i in idx], [corpus.train_meta[i] for i in idx])
         dist = _distances(set_features(t.events, spq, t.bar_steps), feats_b)
-        r = {k: dist[k] / yard[k] if dist[k] is not None and yard[k] else None for k in FEATURES}
+        r = _ratios(dist, yard)
         counts.append(within_goal(r))
         ratios.append([np.nan if r[k] is None else r[k] for k in FEATURES])
     table = np.array(ratios, float).reshape(sets, len(FEATURES))
